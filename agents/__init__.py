@@ -1,0 +1,1 @@
+"""Thin Faust agents: decode, call `detectors`, emit events. One agent per module."""

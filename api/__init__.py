@@ -1,0 +1,1 @@
+"""aiohttp API: REST views, the WebSocket hub, the Kafka-to-Redis bridge and the dashboard."""

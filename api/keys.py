@@ -1,0 +1,30 @@
+"""Typed application keys (aiohttp `web.AppKey`) and the connection holder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+
+from api.bridge import BridgeStats, Subscribe
+from api.hub import Hub
+from streams.settings import Settings
+
+
+@dataclass
+class Connections:
+    """Outbound clients; None until connected (they connect in the background, with retries,
+    so the API serves /health and the dashboard while Kafka or Redis is still starting)."""
+
+    producer: AIOKafkaProducer | None = None
+    redis: aioredis.Redis | None = None
+
+
+SETTINGS = web.AppKey("settings", Settings)
+HUB = web.AppKey("hub", Hub)
+SUBSCRIBE = web.AppKey("subscribe", object)
+CONN = web.AppKey("conn", Connections)
+BRIDGE = web.AppKey("bridge", BridgeStats)
+__all__ = ["BRIDGE", "CONN", "HUB", "SETTINGS", "SUBSCRIBE", "Connections", "Subscribe"]

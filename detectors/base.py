@@ -1,0 +1,30 @@
+"""The one detector interface every online detector follows (River's shape)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+Features = Mapping[str, float]
+
+
+class AnomalyDetector(ABC):
+    """An online anomaly detector.
+
+    ``score_one(x)`` returns a score in [0, 1], high = anomalous, and does not change state;
+    ``learn_one(x)`` updates state and returns None. Callers score first, then learn, and do
+    not learn from points they flag. ``__init__`` only stores parameters; state is built
+    lazily, so a detector pickles (its state goes to a Faust changelog).
+    """
+
+    @abstractmethod
+    def learn_one(self, x: Features) -> None:
+        """Update the detector with one observation."""
+
+    @abstractmethod
+    def score_one(self, x: Features) -> float:
+        """Anomaly score of one observation in [0, 1]; high = anomalous."""
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({params})"

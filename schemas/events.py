@@ -1,0 +1,222 @@
+"""Events: immutable past-tense facts, one struct per `event_type`, version 1.
+
+Every event carries ``event_id`` (a UUID derived from what caused it, so replaying the same
+input yields the same ids and consumers can deduplicate), ``event_type`` (the JSON tag),
+``occurred_at`` (event time, never the wall clock of the worker), ``machine_id`` where it
+applies and ``schema_version``. The dashboard receives exactly these fields.
+
+Field names a client of the old EnMS would read are kept: ``metric``, ``value``,
+``anomaly_score``, ``severity``, ``timestamp`` on anomalies; ``job_id`` on training events (now
+the same UUID the REST call returned, not an integer made of its first 8 hex digits).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+import msgspec
+
+TZDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
+Severity = Literal["critical", "warning", "normal"]
+
+#: Namespace of all stable event ids (uuid5).
+EVENT_NAMESPACE = uuid.UUID("6f1c3c1e-5a0e-4d59-9a57-0e6d2c8f7a10")
+
+
+def stable_event_id(event_type: str, *parts: object) -> str:
+    """A UUID that depends only on the event type and what caused the event.
+
+    Examples
+    --------
+    >>> a = stable_event_id("anomaly_detected", "m1", "2026-01-01T00:00:00+00:00", "hst")
+    >>> a == stable_event_id("anomaly_detected", "m1", "2026-01-01T00:00:00+00:00", "hst")
+    True
+    >>> a == stable_event_id("anomaly_detected", "m2", "2026-01-01T00:00:00+00:00", "hst")
+    False
+    """
+    return str(uuid.uuid5(EVENT_NAMESPACE, "|".join([event_type, *map(str, parts)])))
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="event_type"):
+    """Fields every event carries; `event_type` is the JSON tag of the subclass."""
+
+    event_id: str
+    occurred_at: TZDateTime
+    machine_id: str | None = None
+    schema_version: int = 1
+
+    TOPIC: ClassVar[str] = ""
+
+    @property
+    def event_type(self) -> str:
+        """The tag, e.g. ``anomaly_detected``."""
+        return str(self.__struct_config__.tag)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict that goes on the wire and to WebSocket clients."""
+        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+
+
+class AnomalyDetected(Event, frozen=True, kw_only=True, tag="anomaly_detected"):
+    """A reading (or window) judged anomalous by a detector."""
+
+    TOPIC: ClassVar[str] = "enms.anomalies"
+
+    machine_name: str
+    timestamp: TZDateTime  # the reading's time (old contract field)
+    metric: str  # e.g. power_kw
+    value: float
+    expected_value: float | None
+    deviation_percent: float | None
+    score: float  # detector score in [0, 1], high = anomalous
+    threshold: float
+    anomaly_score: float  # deviation in robust standard deviations (old contract field)
+    severity: Severity
+    anomaly_type: str  # spike, drop, drift, stuck, off_shift, baseline_deviation, unknown
+    detector: str
+    explanation: str = ""
+
+
+class MetricUpdated(Event, frozen=True, kw_only=True, tag="metric_updated"):
+    """Per-machine figures over one event-time interval."""
+
+    TOPIC: ClassVar[str] = "enms.metrics"
+
+    timestamp: TZDateTime  # end of the interval
+    metric: str  # headline metric, old contract: "power_kw"
+    value: float  # its mean over the interval
+    window_start: TZDateTime
+    window_end: TZDateTime
+    readings: int
+    anomalies: int
+    energy_kwh: float
+    mean_power_kw: float
+    max_power_kw: float
+    # Filled once a baseline is active (issue 3): expected energy, EnPI, CUSUM.
+    expected_energy_kwh: float | None = None
+    enpi: float | None = None
+    cusum_kwh: float | None = None
+
+
+class TrainingStarted(Event, frozen=True, kw_only=True, tag="training_started"):
+    """A training job began."""
+
+    TOPIC: ClassVar[str] = "enms.training"
+
+    training_job_id: str
+    job_id: str  # same as training_job_id (old field name)
+    model_type: str
+    trigger_type: str = "manual"
+    reason: str = ""
+
+
+class TrainingProgress(Event, frozen=True, kw_only=True, tag="training_progress"):
+    """A training job reached a stage."""
+
+    TOPIC: ClassVar[str] = "enms.training"
+
+    training_job_id: str
+    job_id: str
+    model_type: str
+    stage: str
+    progress_pct: float
+    status: str = "running"
+    message: str = ""
+
+
+class TrainingCompleted(Event, frozen=True, kw_only=True, tag="training_completed"):
+    """A training job finished with a model (accepted or not)."""
+
+    TOPIC: ClassVar[str] = "enms.training"
+
+    training_job_id: str
+    job_id: str
+    model_type: str
+    status: str = "completed"
+    version: int
+    accepted: bool
+    reasons: list[str] = msgspec.field(default_factory=list)
+    metrics: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class TrainingFailed(Event, frozen=True, kw_only=True, tag="training_failed"):
+    """A training job ended without a model."""
+
+    TOPIC: ClassVar[str] = "enms.training"
+
+    training_job_id: str
+    job_id: str
+    model_type: str
+    status: str = "failed"
+    error: str
+    error_message: str = ""  # old contract field, same text as error
+
+
+class SystemAlert(Event, frozen=True, kw_only=True, tag="system_alert"):
+    """Something an operator should know: drift, a dead worker, a dropped record."""
+
+    TOPIC: ClassVar[str] = "enms.alerts"
+
+    alert_type: str
+    severity: Severity | Literal["info"]
+    message: str
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+AnyEvent = (
+    AnomalyDetected
+    | MetricUpdated
+    | TrainingStarted
+    | TrainingProgress
+    | TrainingCompleted
+    | TrainingFailed
+    | SystemAlert
+)
+EVENT_TYPES: dict[str, type[Event]] = {
+    str(t.__struct_config__.tag): t
+    for t in (AnomalyDetected, MetricUpdated, TrainingStarted, TrainingProgress,
+              TrainingCompleted, TrainingFailed, SystemAlert)
+}
+_event_decoder = msgspec.json.Decoder(AnyEvent)
+_encoder = msgspec.json.Encoder()
+
+
+def encode(obj: msgspec.Struct) -> bytes:
+    """JSON bytes of any record or event."""
+    return _encoder.encode(obj)
+
+
+def decode_event(raw: bytes) -> Event:
+    """Decode any event by its ``event_type`` tag.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> e = SystemAlert(event_id="x", occurred_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    ...                 alert_type="test", severity="info", message="hi")
+    >>> decode_event(encode(e)) == e, e.event_type
+    (True, 'system_alert')
+    """
+    return _event_decoder.decode(raw)  # type: ignore[no-any-return]
+
+
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
+    """A record that could not be processed, with why and where it came from.
+
+    ``value`` is the original payload as text (bytes that are not UTF-8 are replaced), so an
+    operator can read it, fix the producer and re-send.
+    """
+
+    NAMESPACE: ClassVar[str] = "enms.deadletter"
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    key: str | None
+    value: str
+    reason: str
+    field: str
+    failed_at: TZDateTime
+    schema_version: int = 1

@@ -1,0 +1,194 @@
+"""The `Reading` record (namespace ``enms.reading``, version 1) and its strict decoder.
+
+A reading is one meter sample of one machine. Decoding validates everything a worker relies
+on: a known machine, a time zone on the timestamp, finite numbers, no negative energy. A
+failure raises `InvalidRecord` with the field that failed, so the dead-letter record and the
+HTTP 422 can both say exactly what was wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+
+import msgspec
+
+from schemas.machines import machine_by_id
+
+TZDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
+
+_OPTIONAL_DRIVERS = (
+    "production_count",
+    "throughput_units_per_hour",
+    "outdoor_temp_c",
+    "machine_temp_c",
+    "pressure_bar",
+)
+
+
+class InvalidRecord(ValueError):
+    """A record that cannot be processed; `field` names what failed (``$`` = the whole record).
+
+    Parameters
+    ----------
+    reason
+        What is wrong, for a person.
+    field
+        The failing field, as a path (``power_kw``, ``timestamp``), or ``$``.
+    """
+
+    def __init__(self, reason: str, field: str = "$") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+class Reading(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=False):
+    """One meter reading of one machine (namespace ``enms.reading``, ``schema_version`` 1).
+
+    Examples
+    --------
+    >>> r = decode_reading(b'{"machine_id": "c0000000-0000-0000-0000-000000000001",'
+    ...                    b' "timestamp": "2026-01-05T08:00:00+00:00",'
+    ...                    b' "power_kw": 41.5, "energy_kwh": 0.0115}')
+    >>> r.power_kw, r.timestamp.tzinfo is not None
+    (41.5, True)
+    """
+
+    NAMESPACE: ClassVar[str] = "enms.reading"
+
+    machine_id: str
+    timestamp: TZDateTime
+    power_kw: NonNegative
+    energy_kwh: NonNegative
+    production_count: NonNegative | None = None
+    throughput_units_per_hour: NonNegative | None = None
+    outdoor_temp_c: float | None = None
+    machine_temp_c: float | None = None
+    pressure_bar: NonNegative | None = None
+    schema_version: int = 1
+
+    def drivers(self) -> dict[str, float]:
+        """The optional drivers that are present, by name."""
+        out: dict[str, float] = {}
+        for name in _OPTIONAL_DRIVERS:
+            v = getattr(self, name)
+            if v is not None:
+                out[name] = v
+        return out
+
+
+_decoder = msgspec.json.Decoder(Reading)
+_PATH_MARK = " - at `$."
+
+
+def _split_msgspec_error(e: msgspec.ValidationError) -> tuple[str, str]:
+    """('Expected `float`, got `str`', 'power_kw') from msgspec's message."""
+    msg = str(e)
+    if _PATH_MARK in msg:
+        reason, _, path = msg.partition(_PATH_MARK)
+        return reason, path.rstrip("`")
+    if msg.startswith("Object missing required field `"):
+        return msg, msg.split("`")[1]
+    return msg, "$"
+
+
+def _check(r: Reading) -> Reading:
+    for name in ("power_kw", "energy_kwh", *_OPTIONAL_DRIVERS):
+        v = getattr(r, name)
+        if v is not None and not math.isfinite(v):
+            msg = f"{name} must be a finite number, got {v}"
+            raise InvalidRecord(msg, name)
+    if machine_by_id(r.machine_id) is None:
+        msg = f"unknown machine_id {r.machine_id!r}"
+        raise InvalidRecord(msg, "machine_id")
+    if r.schema_version != 1:
+        msg = f"unsupported schema_version {r.schema_version} (this worker reads 1)"
+        raise InvalidRecord(msg, "schema_version")
+    return r
+
+
+def decode_reading(raw: bytes | str) -> Reading:
+    """Decode and validate one reading from JSON; raise `InvalidRecord` on any fault.
+
+    Examples
+    --------
+    >>> decode_reading(b'{"machine_id": "x"')
+    Traceback (most recent call last):
+    ...
+    schemas.readings.InvalidRecord: malformed JSON: ...
+    >>> try:
+    ...     decode_reading(b'{"machine_id": "c0000000-0000-0000-0000-000000000001",'
+    ...                    b' "timestamp": "2026-01-05T08:00:00Z", "power_kw": "high",'
+    ...                    b' "energy_kwh": 1}')
+    ... except InvalidRecord as e:
+    ...     print(e.field, "|", e.reason)
+    power_kw | Expected `float`, got `str`
+    """
+    try:
+        return _check(_decoder.decode(raw))
+    except msgspec.ValidationError as e:
+        reason, field = _split_msgspec_error(e)
+        raise InvalidRecord(reason, field) from e
+    except msgspec.DecodeError as e:
+        # Strict JSON has no NaN/Infinity, but Python's json.dumps writes them. Parse those
+        # leniently so that the error names the field instead of "malformed JSON".
+        try:
+            obj = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            msg = f"malformed JSON: {e}"
+            raise InvalidRecord(msg) from e
+        return convert_reading(obj)
+
+
+def convert_reading(obj: Any) -> Reading:
+    """Validate an already-parsed JSON object (one item of a REST batch)."""
+    try:
+        return _check(msgspec.convert(obj, Reading))
+    except msgspec.ValidationError as e:
+        reason, field = _split_msgspec_error(e)
+        raise InvalidRecord(reason, field) from e
+
+
+def decode_readings_batch(raw: bytes) -> list[Reading]:
+    """Decode a JSON array (or ``{"readings": [...]}``) of readings, all or nothing.
+
+    Raises `InvalidRecord` whose `field` carries the index: ``[3].power_kw``.
+
+    Examples
+    --------
+    >>> decode_readings_batch(b'[]')
+    []
+    >>> try:
+    ...     decode_readings_batch(b'[{"machine_id": "c0000000-0000-0000-0000-000000000001",'
+    ...                           b' "timestamp": "2026-01-05T08:00:00", "power_kw": 1,'
+    ...                           b' "energy_kwh": 1}]')
+    ... except InvalidRecord as e:
+    ...     print(e.field, "|", e.reason)
+    [0].timestamp | Expected `datetime` with a timezone component
+    """
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError as e:
+        msg = f"malformed JSON: {e}"
+        raise InvalidRecord(msg) from e
+    if isinstance(body, dict) and "readings" in body:
+        body = body["readings"]
+    if not isinstance(body, list):
+        msg = "expected a JSON array of readings (or {\"readings\": [...]})"
+        raise InvalidRecord(msg)
+    out: list[Reading] = []
+    for i, item in enumerate(body):
+        try:
+            out.append(convert_reading(item))
+        except InvalidRecord as e:
+            raise InvalidRecord(e.reason, f"[{i}].{e.field}".replace(".$", "")) from e
+    return out
+
+
+def encode_reading(r: Reading) -> bytes:
+    """JSON bytes of a reading, as it travels on ``enms.readings``."""
+    return msgspec.json.encode(r)

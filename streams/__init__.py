@@ -1,0 +1,1 @@
+"""Streaming adapters: settings, the Faust app, the topic catalogue, simulator and replay."""

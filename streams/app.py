@@ -1,0 +1,74 @@
+"""The Faust app, its settings and its topics.
+
+Faust needs a module-level ``app``; this module is one of the two places that read
+`Settings.from_env()`. Importing it connects to nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiokafka
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams import topics as t
+from streams.settings import Settings
+
+settings = Settings.from_env()
+
+
+class _LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust hard-codes ``fetch_max_wait_ms=1500`` for its consumer: with little traffic the
+    broker then holds every fetch up to 1.5 s and events lag by seconds. Lower it."""
+
+    def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = settings.fetch_max_wait_ms  # read in consumer.start()
+        return consumer
+
+
+class _LowLatencyConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _LowLatencyConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _LowLatencyTransport(faust_aiokafka.Transport):
+    Consumer = _LowLatencyConsumer
+
+
+class EnmsApp(faust.App):
+    """faust.App whose Kafka consumer does not hold fetches for 1.5 s."""
+
+    def _new_transport(self) -> Any:
+        return _LowLatencyTransport(self.conf.broker_consumer, self)
+
+
+app = EnmsApp(
+    settings.app_id,
+    broker=f"kafka://{settings.kafka_bootstrap}",
+    store="memory://",
+    topic_partitions=settings.readings_partitions,
+    topic_replication_factor=settings.topic_replication,
+    broker_session_timeout=settings.session_timeout_s,
+    broker_heartbeat_interval=settings.heartbeat_interval_s,
+    broker_request_timeout=max(40.0, settings.session_timeout_s + 5),
+    consumer_auto_offset_reset="earliest",
+    producer_linger=0.002,
+    web_enabled=False,
+    web_port=settings.worker_web_port,
+    table_cleanup_interval=60.0,
+)
+
+# Every topic carries bytes: records are encoded and decoded by `schemas` (msgspec), so a
+# record that does not decode reaches our code and goes to the dead-letter topic instead of
+# failing inside Faust's codec layer.
+_raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+        "value_serializer": "raw"}
+readings_topic = app.topic(t.READINGS, partitions=settings.readings_partitions, **_raw)
+dlq_topic = app.topic(t.READINGS_DLQ, partitions=1, **_raw)
+output_topics = {
+    name: app.topic(name, partitions=settings.readings_partitions, **_raw)
+    for name in (t.ANOMALIES, t.TRAINING, t.METRICS)
+}
+output_topics[t.ALERTS] = app.topic(t.ALERTS, partitions=1, **_raw)

@@ -1,0 +1,122 @@
+"""The ``enms`` command: worker, api, simulate, topics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+
+from streams.settings import Settings
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``10m``, ``6h``, ``2d`` (or plain seconds) as a timedelta.
+
+    Examples
+    --------
+    >>> parse_duration("6h"), parse_duration("45")
+    (datetime.timedelta(seconds=21600), datetime.timedelta(seconds=45))
+    """
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not m:
+        msg = f"not a duration: {text!r} (use e.g. 90s, 10m, 6h, 2d)"
+        raise argparse.ArgumentTypeError(msg)
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2) or "s"])
+
+
+def _parse_time(text: str) -> datetime:
+    dt = datetime.fromisoformat(text)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
+    """Create the topic catalogue."""
+    from streams.admin import ensure_topics
+
+    created = asyncio.run(ensure_topics(settings))
+    print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Run one Faust worker (topics are created first)."""
+    from streams.admin import ensure_topics
+
+    asyncio.run(ensure_topics(settings))
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    import agents.score_readings  # noqa: F401 - registers the agent with the app
+    from streams.app import app
+
+    sys.argv = ["enms", "worker", "--loglevel", settings.log_level.lower()]
+    app.main()
+    return 0
+
+
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the API, the bridge and the dashboard."""
+    from api.app import run
+
+    _logging(settings)
+    run(settings)
+    return 0
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    """Produce simulated readings to Kafka."""
+    from streams import simulator
+
+    _logging(settings)
+    start = args.start or (datetime.now(UTC).replace(microsecond=0) - args.backfill)
+    try:
+        sent = asyncio.run(simulator.run(
+            settings, seed=args.seed, speed=args.speed, start=start, duration=args.duration,
+            labels_path=args.labels, anomalies=not args.no_anomalies,
+            backfill=args.backfill))
+    except KeyboardInterrupt:
+        return 130
+    print(f"sent {sent} readings")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (``enms --help``)."""
+    p = argparse.ArgumentParser(prog="enms", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("worker", help="run a Faust worker").set_defaults(fn=cmd_worker)
+    sub.add_parser("api", help="run the API, bridge and dashboard").set_defaults(fn=cmd_api)
+    sub.add_parser("topics", help="create the Kafka topics").set_defaults(fn=cmd_topics)
+    s = sub.add_parser("simulate", help="produce simulated readings of the eight machines")
+    s.add_argument("--speed", type=float, default=60.0,
+                   help="simulated seconds per real second (0 = as fast as possible)")
+    s.add_argument("--seed", type=int, default=42)
+    s.add_argument("--start", type=_parse_time, default=None,
+                   help="simulated start time (ISO 8601; default: now minus --backfill)")
+    s.add_argument("--duration", type=parse_duration, default=None,
+                   help="simulated time to produce (default: until Ctrl-C)")
+    s.add_argument("--backfill", type=parse_duration, default=timedelta(0),
+                   help="produce this much history at full speed first (warms detectors)")
+    s.add_argument("--labels", default=None, help="write injected anomalies (JSON lines) here")
+    s.add_argument("--no-anomalies", action="store_true", help="inject no anomalies")
+    s.set_defaults(fn=cmd_simulate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``enms`` console script."""
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    return int(args.fn(settings, args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

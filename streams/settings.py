@@ -1,0 +1,97 @@
+"""One frozen `Settings`, read from the environment in two places only.
+
+`streams.app` (Faust needs a module-level app) and the API entry point call
+`Settings.from_env()`; everything else takes a `Settings` (or plain values) as an argument.
+Every variable is ``ENMS_`` + the field name in upper case; the defaults below are the
+documented defaults (README, "Settings").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Service settings with their defaults.
+
+    Examples
+    --------
+    >>> s = Settings.from_env({"ENMS_KAFKA_BOOTSTRAP": "127.0.0.1:19092",
+    ...                        "ENMS_READINGS_PARTITIONS": "4"})
+    >>> s.kafka_bootstrap, s.readings_partitions, s.api_port
+    ('127.0.0.1:19092', 4, 8080)
+    >>> Settings.from_env({"ENMS_API_PORT": "eighty"})
+    Traceback (most recent call last):
+    ...
+    ValueError: ENMS_API_PORT: expected int, got 'eighty'
+    """
+
+    # Connections
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # Topics
+    readings_partitions: int = 8
+    topic_replication: int = 1
+
+    # Faust worker
+    app_id: str = "enms-stream"
+    #: How long the broker may hold a fetch waiting for data. Faust hard-codes 1500 ms, which
+    #: alone delays events by up to 1.5 s; streams.app lowers it to this.
+    fetch_max_wait_ms: int = 20
+    session_timeout_s: float = 10.0
+    heartbeat_interval_s: float = 1.0
+    #: Readings taken from the stream per batch, and the longest a partial batch waits.
+    batch_max: int = 500
+    batch_within_s: float = 0.01
+    #: How often (wall clock) a changed detector is written to its table's changelog.
+    checkpoint_interval_s: float = 30.0
+    worker_web_port: int = 6066
+
+    # Online detection
+    detector: str = "hst"
+    #: Score at or above which a reading is anomalous (detector scores are in [0, 1]).
+    threshold: float = 0.9
+    #: Readings per machine before any anomaly is reported.
+    warmup: int = 300
+    #: Event-time interval of metric_updated per machine, in seconds.
+    metrics_interval_s: int = 60
+    seed: int = 42
+
+    # API / bridge
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    bridge_group_id: str = "enms-bridge"
+    #: Where the bridge starts on first run: "latest" (live only) or "earliest".
+    bridge_offset_reset: str = "latest"
+    ws_ping_interval_s: float = 30.0
+
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build from ``ENMS_*`` variables (``os.environ`` by default)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            key = f"ENMS_{f.name.upper()}"
+            if key not in env:
+                continue
+            raw = env[key]
+            kind = type(f.default)
+            try:
+                values[f.name] = kind(raw) if kind is not bool else raw.lower() in {
+                    "1", "true", "yes", "on"}
+            except ValueError as e:
+                msg = f"{key}: expected {kind.__name__}, got {raw!r}"
+                raise ValueError(msg) from e
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (tests, CLI flags)."""
+        return dataclasses.replace(self, **changes)

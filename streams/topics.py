@@ -1,0 +1,65 @@
+"""The topic catalogue: names, partition counts and keys, in one place.
+
+Every topic is keyed by ``machine_id`` so that one machine's readings and events stay in
+order on one partition. Faust declares its own topics from these names (streams.app); the API
+and the benchmarks use them with plain aiokafka.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+READINGS = "enms.readings"
+READINGS_DLQ = "enms.readings.dlq"
+ANOMALIES = "enms.anomalies"
+TRAINING = "enms.training"
+METRICS = "enms.metrics"
+ALERTS = "enms.alerts"
+
+#: Topics whose events the bridge forwards to Redis and WebSocket clients.
+OUTPUT_TOPICS = (ANOMALIES, TRAINING, METRICS, ALERTS)
+
+#: Redis channel of each event type: the old EnMS's six channels. There was no
+#: training_failed event: a failure was training_completed with status "failed". It goes to the
+#: same channel, so an old subscriber still hears of the failure, and a new one can tell the
+#: two apart by event_type.
+REDIS_CHANNELS = {
+    "anomaly_detected": "anomaly.detected",
+    "metric_updated": "metric.updated",
+    "training_started": "training.started",
+    "training_progress": "training.progress",
+    "training_completed": "training.completed",
+    "training_failed": "training.completed",
+    "system_alert": "system.alert",
+}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """How a topic is created."""
+
+    name: str
+    partitions: int
+    compacted: bool = False
+
+
+def catalogue(readings_partitions: int) -> tuple[TopicSpec, ...]:
+    """All topics the service needs, with their partition counts.
+
+    Output topics have as many partitions as the readings topic so that the scoring agent's
+    output for a machine lands on the matching partition.
+
+    Examples
+    --------
+    >>> [t.name for t in catalogue(8)][:2]
+    ['enms.readings', 'enms.readings.dlq']
+    """
+    n = readings_partitions
+    return (
+        TopicSpec(READINGS, n),
+        TopicSpec(READINGS_DLQ, 1),
+        TopicSpec(ANOMALIES, n),
+        TopicSpec(TRAINING, n),
+        TopicSpec(METRICS, n),
+        TopicSpec(ALERTS, 1),
+    )

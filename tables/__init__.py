@@ -1,0 +1,1 @@
+"""Faust tables: materialised views of topics, kept in changelogs."""

@@ -1,0 +1,112 @@
+"""Real Kafka, Redis and enms processes for the integration tests.
+
+Kafka and Redis are started once per test session on free ports (never the demo's) unless
+``ENMS_TEST_KAFKA_BOOTSTRAP`` / ``ENMS_TEST_REDIS_URL`` point at running ones (handy while
+developing). The worker and the API run as real subprocesses.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.services import (
+    EnmsProcess,
+    free_port,
+    http_json,
+    kafka_broker,
+    redis_server,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("enms-run")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(run_dir: Path) -> Iterator[str]:
+    if existing := os.environ.get("ENMS_TEST_KAFKA_BOOTSTRAP"):
+        yield existing
+        return
+    with kafka_broker(run_dir / "kafka") as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def redis_url(run_dir: Path) -> Iterator[str]:
+    if existing := os.environ.get("ENMS_TEST_REDIS_URL"):
+        yield existing
+        return
+    with redis_server(run_dir / "redis") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def base_env(kafka_bootstrap: str, redis_url: str) -> dict[str, str]:
+    """Environment of every enms process of this session (unique app and group ids)."""
+    run = uuid.uuid4().hex[:8]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENMS_")}
+    env.update({
+        "ENMS_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "ENMS_REDIS_URL": redis_url,
+        "ENMS_APP_ID": f"enms-test-{run}",
+        "ENMS_BRIDGE_GROUP_ID": f"enms-bridge-test-{run}",
+        "ENMS_CHECKPOINT_INTERVAL_S": "2",
+        "ENMS_LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+class Stack:
+    """A running worker and API process."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.procs: list[EnmsProcess] = []
+
+    def start(self, command: str, **extra: str) -> EnmsProcess:
+        env = dict(self.env, **extra)
+        name = f"{command}-{len(self.procs)}"
+        p = EnmsProcess(command, env, self.logs / f"{name}.log")
+        self.procs.append(p)
+        return p
+
+    def start_api(self) -> str:
+        """Start an API process; return its base URL once its bridge owns partitions."""
+        port = free_port()
+        self.start("api", ENMS_API_PORT=str(port))
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_json(f"{base}/health", 2)["status"] == "healthy", 90,  # type: ignore[index]
+                   f"API {base} healthy")
+        return base
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            p.stop()
+
+
+def bridge_partitions(base: str) -> list[str]:
+    """Partitions the API's bridge currently consumes."""
+    body = http_json(f"{base}/health", 2)
+    return body["bridge"]["assigned_partitions"]  # type: ignore[index,no-any-return]
+
+
+@pytest.fixture(scope="module")
+def stack(base_env: dict[str, str], run_dir: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    logs = run_dir / request.module.__name__.rsplit(".", 1)[-1]
+    logs.mkdir(exist_ok=True)
+    s = Stack(base_env, logs)
+    try:
+        yield s
+    finally:
+        s.stop()

@@ -1,0 +1,131 @@
+"""Start and stop the real services the integration tests use: Kafka, Redis, enms processes.
+
+Every process started here is stopped by the fixture that started it, also on failure
+(terminate, then kill after a grace period, by process group).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[2]
+KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
+
+
+def free_port() -> int:
+    """A TCP port that is free right now on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until it returns a truthy value; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            last = predicate()
+            if last:
+                return last
+        time.sleep(interval)
+    msg = f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})"
+    raise TimeoutError(msg)
+
+
+@contextlib.contextmanager
+def kafka_broker(run_dir: Path) -> Iterator[str]:
+    """A fresh single-node KRaft broker on free ports; yields its bootstrap address."""
+    env = dict(os.environ, KAFKA_PORT=str(free_port()), KAFKA_CONTROLLER_PORT=str(free_port()),
+               KAFKA_RUN_DIR=str(run_dir), KAFKA_HEAP=os.environ.get("KAFKA_HEAP", "384m"))
+    subprocess.run([str(KAFKA_SH), "start"], env=env, check=True, timeout=180)
+    try:
+        yield f"127.0.0.1:{env['KAFKA_PORT']}"
+    finally:
+        subprocess.run([str(KAFKA_SH), "stop"], env=env, check=False, timeout=60)
+
+
+@contextlib.contextmanager
+def redis_server(run_dir: Path) -> Iterator[str]:
+    """A throw-away redis-server on a free port; yields its URL."""
+    port = free_port()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(run_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until(lambda: socket.create_connection(("127.0.0.1", port), 0.5).close() or True,
+                   20, "redis-server")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM the process group, SIGKILL after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+class EnmsProcess:
+    """An ``enms <command>`` subprocess with its own environment and log file."""
+
+    def __init__(self, command: str, env: dict[str, str], log_path: Path) -> None:
+        self.command = command
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", command], cwd=ROOT, env=env,
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def log_text(self) -> str:
+        """What the process printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Stop it (idempotent)."""
+        stop_process(self.proc)
+        self._log.close()
+
+    def wait_for_log(self, text: str, timeout: float) -> None:
+        """Wait until the log contains ``text``; fail early if the process died."""
+        def seen() -> bool:
+            if self.proc.poll() is not None:
+                msg = f"enms {self.command} exited ({self.proc.returncode}):\n{self.log_text()[-3000:]}"
+                raise RuntimeError(msg)
+            return text in self.log_text()
+        try:
+            wait_until(seen, timeout, f"{text!r} in the log of enms {self.command}")
+        except RuntimeError as e:
+            raise AssertionError(str(e)) from None
+
+
+def http_json(url: str, timeout: float = 5.0) -> object:
+    """GET a URL and decode its JSON body (any status)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - loopback only
+            return orjson.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return orjson.loads(e.read())

@@ -1,0 +1,442 @@
+"""Unit tests of the plant simulator: pure generator, label files, runner with a fake producer."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+
+from schemas.machines import MACHINES, machine_by_id
+from schemas.readings import Reading, convert_reading, decode_reading
+from streams import simulator
+from streams.settings import Settings
+from streams.simulator import (
+    KINDS,
+    PROFILES,
+    Label,
+    generate,
+    read_labels,
+    shift_level,
+    write_labels,
+)
+from streams.topics import READINGS
+
+MONDAY = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday in winter
+BY_TYPE = {m.type: m for m in MACHINES}
+
+
+def _f(x: float | None) -> float:
+    assert x is not None
+    return x
+
+
+def _expected_kw(r: Reading) -> float:
+    """The documented generating function, evaluated on the reading's own drivers."""
+    m = machine_by_id(r.machine_id)
+    assert m is not None
+    assert r.throughput_units_per_hour is not None and r.outdoor_temp_c is not None
+    return PROFILES[m.type].mean_power_kw(
+        m.rated_power_kw, throughput_uph=r.throughput_units_per_hour,
+        outdoor_temp_c=r.outdoor_temp_c)
+
+
+@pytest.fixture(scope="module")
+def anomalous() -> tuple[list[Label], dict[str, list[Reading]]]:
+    """Two days of all machines at 30 anomalies/day: the labels and every machine's readings
+    from 10 minutes before to the end of each label (not the whole run, to keep memory low)."""
+    sim = generate(seed=7, start=MONDAY, duration=timedelta(days=2), anomaly_rate_per_day=30.0)
+    windows: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for lab in sim.labels:
+        windows[lab.machine_id].append((lab.start - timedelta(minutes=10), lab.end))
+    kept: dict[str, list[Reading]] = defaultdict(list)
+    for r in sim.readings:
+        if any(a <= r.timestamp < b for a, b in windows[r.machine_id]):
+            kept[r.machine_id].append(r)
+    return sim.labels, kept
+
+
+def _inside(readings: list[Reading], lab: Label) -> list[Reading]:
+    return [r for r in readings if lab.contains(r.timestamp)]
+
+
+def _before(readings: list[Reading], lab: Label) -> list[Reading]:
+    return [r for r in readings if r.timestamp < lab.start]
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_same_seed_same_readings_other_seed_differs() -> None:
+    def first(seed: int) -> list[Reading]:
+        sim = generate(seed=seed, start=MONDAY + timedelta(hours=7), duration=timedelta(days=1))
+        return list(islice(sim.readings, 2000))
+
+    a, b, c = first(42), first(42), first(43)
+    assert len(a) == 2000
+    assert a == b
+    assert a != c
+    assert generate(start=MONDAY, duration=timedelta(days=14)).labels == generate(
+        start=MONDAY, duration=timedelta(days=14)).labels
+
+
+def test_shorter_clean_run_is_a_prefix_of_a_longer_one() -> None:
+    short = list(generate(start=MONDAY, duration=timedelta(hours=1), anomalies=False).readings)
+    long = generate(start=MONDAY, duration=timedelta(hours=2), anomalies=False).readings
+    assert short == list(islice(long, len(short)))
+
+
+def test_generate_is_lazy_for_long_durations() -> None:
+    t0 = time.perf_counter()
+    sim = generate(start=MONDAY, duration=timedelta(days=365))
+    first = next(sim.readings)
+    assert time.perf_counter() - t0 < 2.0
+    assert first.timestamp == MONDAY
+    assert 1000 < len(sim.labels) < 2000  # about 4 a day, all known up front
+
+
+# --------------------------------------------------------------------------- shape of the data
+
+
+def test_timestamps_ordered_aware_and_on_each_machines_grid() -> None:
+    sim = generate(start=MONDAY + timedelta(hours=5, minutes=30), duration=timedelta(hours=1))
+    last = None
+    counts: Counter[str] = Counter()
+    for r in sim.readings:
+        assert r.timestamp.tzinfo is not None and r.timestamp.utcoffset() == timedelta(0)
+        assert last is None or r.timestamp >= last
+        last = r.timestamp
+        step = sim.intervals[r.machine_id]
+        offset = (r.timestamp - MONDAY - timedelta(hours=5, minutes=30)).total_seconds()
+        assert offset == pytest.approx(counts[r.machine_id] * step)
+        counts[r.machine_id] += 1
+    assert {m.id: counts[m.id] for m in MACHINES} == {
+        m.id: 3600 // m.data_interval_seconds for m in MACHINES}
+
+
+def test_every_reading_validates_and_energy_matches_power() -> None:
+    sim = generate(seed=3, start=MONDAY + timedelta(days=5, hours=13), duration=timedelta(hours=2),
+                   anomaly_rate_per_day=100.0)
+    assert sim.labels  # anomalous readings are validated too
+    n = 0
+    for r in sim.readings:
+        assert convert_reading(msgspec.to_builtins(r)) == r
+        assert r.power_kw >= 0
+        assert r.energy_kwh == pytest.approx(r.power_kw * sim.intervals[r.machine_id] / 3600)
+        m = machine_by_id(r.machine_id)
+        assert m is not None
+        assert (r.pressure_bar is not None) == (m.type == "compressor")
+        if r.pressure_bar is not None:
+            assert 6.5 < r.pressure_bar < 7.5
+        assert r.production_count == pytest.approx(
+            _f(r.throughput_units_per_hour) * sim.intervals[r.machine_id] / 3600, abs=1e-4)
+        n += 1
+    assert n == 2 * 7200 + 2 * 720 + 4 * 240
+
+
+def test_interval_scale_and_clamp() -> None:
+    sim = generate(start=MONDAY, duration=timedelta(minutes=1), interval_scale=0.5)
+    assert sim.intervals[MACHINES[0].id] == 0.5
+    assert sim.intervals[MACHINES[2].id] == 15.0
+    assert sum(1 for _ in sim.readings) == 2 * 120 + 2 * 12 + 4 * 4
+    with pytest.raises(ValueError, match="timezone"):
+        generate(start=datetime(2026, 1, 5), duration=timedelta(minutes=1))  # noqa: DTZ001
+
+
+# --------------------------------------------------------------------------- the load model
+
+
+def test_production_machine_idles_at_night_and_weekend() -> None:
+    motor = BY_TYPE["injection_molding"]
+    sim = generate(start=MONDAY, duration=timedelta(days=7), machines=[motor], anomalies=False)
+    groups: dict[str, list[float]] = defaultdict(list)
+    for r in sim.readings:
+        ts = r.timestamp
+        if ts.weekday() < 5 and 6 <= ts.hour < 22:
+            groups["shift"].append(r.power_kw)
+            assert _f(r.throughput_units_per_hour) > 0
+        elif ts.weekday() == 6:
+            groups["sunday"].append(r.power_kw)
+            assert r.production_count == 0
+        elif ts.weekday() < 5 and (ts.hour < 6 or ts.hour >= 22):
+            groups["night"].append(r.power_kw)
+        elif ts.weekday() == 5 and 6 <= ts.hour < 14:
+            groups["saturday"].append(r.power_kw)
+    shift = statistics.mean(groups["shift"])
+    assert statistics.mean(groups["sunday"]) < 0.4 * shift
+    assert statistics.mean(groups["night"]) < 0.4 * shift
+    assert statistics.mean(groups["night"]) < statistics.mean(groups["saturday"]) < shift
+
+
+def test_boiler_draws_more_when_cold_at_equal_production() -> None:
+    boiler = BY_TYPE["boiler"]
+    sim = generate(start=MONDAY, duration=timedelta(days=5), machines=[boiler], anomalies=False)
+    on_shift = [r for r in sim.readings if shift_level(
+        np.array([r.timestamp.timestamp()]))[0] == 1.0]
+    temps = [_f(r.outdoor_temp_c) for r in on_shift]
+    cold_t, warm_t = np.percentile(temps, [25, 75])
+    cold = [r.power_kw for r, t in zip(on_shift, temps, strict=True) if t <= cold_t]
+    warm = [r.power_kw for r, t in zip(on_shift, temps, strict=True) if t >= warm_t]
+    assert statistics.mean(cold) > statistics.mean(warm) + 20.0
+    # and the slope is the documented one, about 0.045 * 200 = 9 kW per degree
+    slope = np.polyfit(temps, [r.power_kw for r in on_shift], 1)[0]
+    assert -10.5 < slope < -7.5
+
+
+def test_hvac_cools_in_summer() -> None:
+    hvac = BY_TYPE["hvac"]
+    july = datetime(2026, 7, 6, tzinfo=UTC)
+    sim = generate(start=july, duration=timedelta(days=2), machines=[hvac], anomalies=False)
+    noon = [r.power_kw for r in sim.readings if 11 <= r.timestamp.hour < 14]
+    winter = generate(start=MONDAY, duration=timedelta(days=2), machines=[hvac], anomalies=False)
+    winter_noon = [r.power_kw for r in winter.readings if 11 <= r.timestamp.hour < 14]
+    assert statistics.mean(noon) > statistics.mean(winter_noon) + 10.0
+
+
+def test_clean_power_follows_the_documented_function() -> None:
+    sim = generate(start=MONDAY + timedelta(days=4), duration=timedelta(days=2),
+                   machines=MACHINES[1:7], anomalies=False)
+    ratios: dict[str, list[float]] = defaultdict(list)
+    for r in sim.readings:
+        ratios[r.machine_id].append(r.power_kw / _expected_kw(r))
+    for mid, rs in ratios.items():
+        m = machine_by_id(mid)
+        assert m is not None
+        noise = PROFILES[m.type].noise
+        assert statistics.mean(rs) == pytest.approx(1.0, abs=0.01)
+        assert statistics.stdev(rs) == pytest.approx(noise, rel=0.2)
+
+
+# --------------------------------------------------------------------------- anomalies
+
+
+def test_fourteen_days_have_every_kind_without_overlaps() -> None:
+    duration = timedelta(days=14)
+    sim = generate(start=MONDAY, duration=duration, anomaly_rate_per_day=4.0)
+    kinds = Counter(lab.kind for lab in sim.labels)
+    assert set(kinds) == set(KINDS)
+    assert 35 < len(sim.labels) < 80
+    assert len({lab.machine_id for lab in sim.labels}) >= 6
+    assert sim.labels == sorted(sim.labels, key=lambda lab: (lab.start, lab.machine_id))
+    per_machine: dict[str, list[Label]] = defaultdict(list)
+    for lab in sim.labels:
+        assert MONDAY < lab.start < lab.end <= MONDAY + duration
+        assert lab.start.tzinfo is not None
+        step = sim.intervals[lab.machine_id]
+        assert (lab.start - MONDAY).total_seconds() % step == 0
+        per_machine[lab.machine_id].append(lab)
+    for labs in per_machine.values():
+        for a, b in zip(labs, labs[1:], strict=False):
+            assert a.end <= b.start
+
+
+def test_kind_schedules() -> None:
+    sim = generate(start=MONDAY, duration=timedelta(days=14), anomaly_rate_per_day=20.0)
+    for lab in sim.labels:
+        ends = np.array([lab.start.timestamp(), lab.end.timestamp() - 1e-3])
+        if lab.kind == "drop":
+            assert (shift_level(ends) > 0).all()
+        if lab.kind == "off_shift":
+            assert (shift_level(ends) == 0).all()
+        minutes = (lab.end - lab.start).total_seconds() / 60
+        lo, hi = {"spike": (0, 1.5), "drop": (3, 10), "drift": (60, 180), "stuck": (10, 30),
+                  "off_shift": (30, 90)}[lab.kind]
+        assert lo - 0.5 <= minutes <= hi + 0.5, lab
+
+
+def test_no_anomalies_no_labels() -> None:
+    sim = generate(start=MONDAY, duration=timedelta(days=14), anomalies=False)
+    assert sim.labels == []
+    assert generate(start=MONDAY, duration=timedelta(days=3), anomaly_rate_per_day=0).labels == []
+
+
+def test_spikes_stand_out(anomalous: tuple[list[Label], dict[str, list[Reading]]]) -> None:
+    labels, readings = anomalous
+    spikes = [lab for lab in labels if lab.kind == "spike"]
+    assert spikes
+    for lab in spikes:
+        rs = readings[lab.machine_id]
+        inside = _inside(rs, lab)
+        assert 1 <= len(inside) <= 3
+        for r in inside:
+            assert r.power_kw / _expected_kw(r) > 2.0
+        ts = np.array([r.timestamp.timestamp() for r in rs])
+        before = [r.power_kw for r in _before(rs, lab)]
+        if len(set(shift_level(ts).tolist())) == 1:  # no shift change nearby: use the median
+            assert min(r.power_kw for r in inside) > 2.0 * statistics.median(before)
+
+
+def test_stuck_values_are_exactly_constant(
+    anomalous: tuple[list[Label], dict[str, list[Reading]]],
+) -> None:
+    labels, readings = anomalous
+    stuck = [lab for lab in labels if lab.kind == "stuck"]
+    assert stuck
+    for lab in stuck:
+        rs = readings[lab.machine_id]
+        inside = _inside(rs, lab)
+        assert len(inside) >= 10 * 60 / 30
+        last_good = _before(rs, lab)[-1]
+        assert {r.power_kw for r in inside} == {last_good.power_kw}
+        assert len({r.energy_kwh for r in inside}) == 1
+
+
+def test_drop_drift_off_shift_shapes(
+    anomalous: tuple[list[Label], dict[str, list[Reading]]],
+) -> None:
+    labels, readings = anomalous
+    seen = set()
+    for lab in labels:
+        inside = _inside(readings[lab.machine_id], lab)
+        ratios = [r.power_kw / _expected_kw(r) for r in inside]
+        if lab.kind == "drop":
+            assert max(ratios) < 0.2
+            assert all(_f(r.throughput_units_per_hour) > 0 for r in inside)
+        elif lab.kind == "drift":
+            tenth = max(1, len(ratios) // 10)
+            assert statistics.mean(ratios[:tenth]) < 1.08
+            assert statistics.mean(ratios[-tenth:]) > 1.18
+        elif lab.kind == "off_shift":
+            assert all(r.production_count == 0 for r in inside)
+            assert statistics.mean(ratios) > 1.3
+        else:
+            continue
+        seen.add(lab.kind)
+    assert seen == {"drop", "drift", "off_shift"}
+
+
+def test_clean_readings_outside_labels(
+    anomalous: tuple[list[Label], dict[str, list[Reading]]],
+) -> None:
+    labels, readings = anomalous
+    by_machine: dict[str, list[Label]] = defaultdict(list)
+    for lab in labels:
+        by_machine[lab.machine_id].append(lab)
+    for mid, rs in readings.items():
+        m = machine_by_id(mid)
+        assert m is not None
+        bound = 6 * PROFILES[m.type].noise
+        for r in rs:
+            if not any(lab.contains(r.timestamp) for lab in by_machine[mid]):
+                assert abs(r.power_kw / _expected_kw(r) - 1) < bound
+
+
+# --------------------------------------------------------------------------- label files
+
+
+def test_labels_round_trip(tmp_path: Any) -> None:
+    labels = generate(start=MONDAY, duration=timedelta(days=14)).labels
+    path = tmp_path / "labels.jsonl"
+    write_labels(labels, path)
+    back = read_labels(path)
+    assert back == labels
+    assert all(lab.start.tzinfo is not None for lab in back)
+    assert len(path.read_text().splitlines()) == len(labels)
+    write_labels(labels[:2], str(path), append=True)
+    assert read_labels(str(path)) == labels + labels[:2]
+    d = labels[0].to_dict()
+    assert set(d) == {"machine_id", "kind", "start", "end"}
+    assert msgspec.convert(d, Label) == labels[0]
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+class FakeProducer:
+    """Stands in for AIOKafkaProducer: records what is sent."""
+
+    instances: list[FakeProducer] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        self.sent: list[tuple[str, bytes, bytes]] = []
+        self.started = self.stopped = False
+        FakeProducer.instances.append(self)
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> None:
+        assert self.started and not self.stopped
+        self.sent.append((topic, key, value))
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+@pytest.fixture
+def fake_producer(monkeypatch: pytest.MonkeyPatch) -> type[FakeProducer]:
+    FakeProducer.instances = []
+    monkeypatch.setattr(simulator, "AIOKafkaProducer", FakeProducer)
+    return FakeProducer
+
+
+async def test_run_sends_every_reading_keyed_by_machine(
+    fake_producer: type[FakeProducer], tmp_path: Any,
+) -> None:
+    labels_path = tmp_path / "labels.jsonl"
+    settings = Settings(kafka_bootstrap="kafka.test:9092")
+    start = MONDAY + timedelta(hours=9)
+    n = await simulator.run(settings, speed=0, start=start, duration=timedelta(minutes=1),
+                            labels_path=str(labels_path))
+    [producer] = fake_producer.instances
+    assert n == 140 == len(producer.sent)
+    assert producer.kwargs == {"bootstrap_servers": "kafka.test:9092", "linger_ms": 5}
+    assert producer.stopped
+    expected = list(generate(start=start, duration=timedelta(minutes=1)).readings)
+    for (topic, key, value), r in zip(producer.sent, expected, strict=True):
+        assert topic == READINGS
+        assert key == r.machine_id.encode()
+        assert decode_reading(value) == r
+    assert labels_path.exists()
+    assert read_labels(labels_path) == []
+
+
+async def test_run_paces_by_speed(fake_producer: type[FakeProducer]) -> None:
+    t0 = time.perf_counter()
+    n = await simulator.run(Settings(), speed=1200, start=MONDAY,
+                            duration=timedelta(minutes=3), anomalies=False)
+    elapsed = time.perf_counter() - t0
+    assert n == 3 * 140
+    assert 0.13 < elapsed < 2.0  # 180 simulated s at 1200x is 0.15 s
+
+
+async def test_run_until_stopped_writes_labels_per_day(
+    fake_producer: type[FakeProducer], tmp_path: Any,
+) -> None:
+    stop = asyncio.Event()
+    labels_path = tmp_path / "labels.jsonl"
+    task = asyncio.create_task(simulator.run(
+        Settings(), speed=0, start=MONDAY, labels_path=str(labels_path), stop=stop))
+    deadline = time.monotonic() + 20
+    while not fake_producer.instances or len(fake_producer.instances[0].sent) < 202_000:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)  # into the second simulated day
+    stop.set()
+    n = await asyncio.wait_for(task, timeout=10)
+    [producer] = fake_producer.instances
+    assert producer.stopped
+    assert n == len(producer.sent) >= 202_000
+    days = read_labels(labels_path)
+    assert {lab.start.date() for lab in days} == {
+        MONDAY.date(), (MONDAY + timedelta(days=1)).date()}
+    first_day = generate(start=MONDAY, duration=timedelta(days=1)).labels
+    assert days[: len(first_day)] == first_day
+
+
+async def test_run_stops_producer_when_cancelled(fake_producer: type[FakeProducer]) -> None:
+    task = asyncio.create_task(simulator.run(Settings(), speed=60, start=MONDAY))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    [producer] = fake_producer.instances
+    assert producer.stopped
+    assert producer.sent
