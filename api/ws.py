@@ -47,7 +47,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[HUB]
     client = Client(ws=ws, client_id=request.query.get("client_id") or str(uuid.uuid4()),
                     connection_type=kind, machine_id=request.query.get("machine_id") or None)
-    await ws.send_str(orjson.dumps({
+    # The connection message goes first in the client's queue, and the client joins the hub
+    # in the same step, so no event published meanwhile is missed or sent before it.
+    client.queue.put_nowait(orjson.dumps({
         "type": "connection", "status": "connected", "client_id": client.client_id,
         "connection_type": kind, "timestamp": _now()}).decode())
     hub.clients.add(client)

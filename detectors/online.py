@@ -154,3 +154,110 @@ class RobustZScore(AnomalyDetector):
 
     def score_one(self, x: Features) -> float:  # noqa: D102
         return math.tanh(abs(self.z(x)) / self.scale)
+
+
+class ExpectedPower:
+    """Expected power from production and weather: recursive least squares with forgetting.
+
+    ``power ≈ θ · [1, throughput, max(0, 15 °C - T), max(0, T - 18 °C)]`` (base load, load per
+    unit of throughput, heating and cooling degree terms with fixed, generic balance points),
+    refitted online. Meter noise grows with load, so residuals are taken relative to the
+    prediction (``(y - ŷ) / max(ŷ, floor)``) and scaled by their own exponentially weighted
+    mean absolute deviation. ``leverage`` tells whether the drivers lie where the model has seen data: a
+    machine's first production shift is new, not anomalous.
+
+    Not an `AnomalyDetector`: it gives the expected value, the robust residual z and the
+    leverage that `MachineScorer` combines with the detector's score.
+
+    Parameters
+    ----------
+    forgetting
+        RLS forgetting factor λ; memory of about 1 / (1 - λ) readings.
+    half_life
+        Half-life of the residual scale, in readings.
+    floor
+        Smallest denominator of a relative residual, in kW (a few % of rated power).
+
+    Examples
+    --------
+    >>> m = ExpectedPower()
+    >>> for i in range(300):
+    ...     u = 100.0 * (i % 2)                  # alternating idle / producing
+    ...     m.learn_one({"throughput_units_per_hour": u}, 5.0 + 0.2 * u + (i % 3) * 0.1)
+    >>> round(m.predict({"throughput_units_per_hour": 100.0}), 1)
+    25.1
+    >>> m.z({"throughput_units_per_hour": 0.0}, 25.0) > 10
+    True
+    """
+
+    def __init__(
+        self, forgetting: float = 0.9995, half_life: float = 200.0, floor: float = 1.0
+    ) -> None:
+        self.forgetting = forgetting
+        self.half_life = half_life
+        self.floor = floor
+
+    def _relative(self, y: float, yhat: float) -> float:
+        return (y - yhat) / max(abs(yhat), self.floor)
+
+    @staticmethod
+    def features(x: Features) -> list[float]:
+        """The regressors of a reading's drivers."""
+        u = x.get("throughput_units_per_hour") or 0.0
+        t = x.get("outdoor_temp_c")
+        hdd = max(0.0, 15.0 - t) if t is not None else 0.0
+        cdd = max(0.0, t - 18.0) if t is not None else 0.0
+        return [1.0, u, hdd, cdd]
+
+    def _state(self) -> dict[str, object]:
+        import numpy as np
+
+        s = self.__dict__.get("_s")
+        if s is None:
+            s = {"theta": np.zeros(4), "P": np.eye(4) * 1e4, "n": 0, "mad": 0.0}
+            self.__dict__["_s"] = s
+        return s
+
+    def predict(self, x: Features) -> float:
+        """Expected power for these drivers (0 before any data)."""
+        import numpy as np
+
+        s = self._state()
+        return float(np.dot(s["theta"], self.features(x)))  # type: ignore[arg-type]
+
+    def leverage(self, x: Features) -> float:
+        """In [0, 1): near 1 where the model has no data (a new operating state)."""
+        import numpy as np
+
+        s = self._state()
+        phi = np.asarray(self.features(x))
+        q = float(phi @ s["P"] @ phi)  # type: ignore[operator]
+        return q / (1.0 + q)
+
+    def z(self, x: Features, y: float) -> float:
+        """Residual of ``y`` in robust standard deviations (0 before any data)."""
+        s = self._state()
+        if not s["n"]:
+            return 0.0
+        sigma = 1.2533 * max(float(s["mad"]), 1e-3)  # type: ignore[arg-type]
+        return self._relative(y, self.predict(x)) / sigma
+
+    def learn_one(self, x: Features, y: float) -> None:
+        """One RLS step, and the residual scale."""
+        import numpy as np
+
+        s = self._state()
+        phi = np.asarray(self.features(x))
+        P, theta, lam = s["P"], s["theta"], self.forgetting
+        yhat = float(theta @ phi)  # type: ignore[operator]
+        err = y - yhat
+        n = int(s["n"])  # type: ignore[call-overload]
+        if n:
+            alpha = max(1.0 - 0.5 ** (1.0 / self.half_life), 1.0 / (n + 1.0))
+            rel = abs(self._relative(y, yhat))
+            s["mad"] = float(s["mad"]) + alpha * (rel - float(s["mad"]))  # type: ignore[arg-type]
+        Pphi = P @ phi  # type: ignore[operator]
+        k = Pphi / (lam + phi @ Pphi)
+        s["theta"] = theta + k * err  # type: ignore[operator]
+        s["P"] = (P - np.outer(k, Pphi)) / lam  # type: ignore[operator]
+        s["n"] = n + 1

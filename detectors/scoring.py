@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from detectors.base import AnomalyDetector
-from detectors.online import HalfSpaceTreesDetector, RobustZScore
+from detectors.online import ExpectedPower, HalfSpaceTreesDetector, RobustZScore
 from schemas.events import AnomalyDetected, Event, MetricUpdated, stable_event_id
 from schemas.machines import Machine, machine_by_id
 from schemas.readings import Reading
@@ -31,7 +31,11 @@ class ScoringConfig:
         Detector score in [0, 1] at or above which a reading is a candidate anomaly.
     min_z
         A candidate must also deviate at least this many robust standard deviations from the
-        machine's recent level: the detector says "unusual", the deviation says "by how much".
+        power expected for its drivers (production, weather): the detector says "unusual",
+        the residual says "by how much, given what the machine was doing".
+    max_leverage
+        No flag where the drivers are new to the expected-power model (leverage above this,
+        e.g. a machine's first production shift): that is learning, not an anomaly.
     warmup
         Readings per machine learned before any anomaly is reported.
     window_seconds
@@ -46,6 +50,7 @@ class ScoringConfig:
     detector: str = "hst"
     threshold: float = 0.9
     min_z: float = 4.0
+    max_leverage: float = 0.5
     warmup: int = 300
     window_seconds: float = 7200.0
     max_consecutive: int = 30
@@ -109,7 +114,7 @@ class MachineScorer:
         self.machine = machine
         self.config = config
         self.detector = make_detector(config, machine)
-        self.profile = RobustZScore(METRIC, half_life=100.0)
+        self.expect = ExpectedPower(floor=0.05 * machine.rated_power_kw)
         self.seen = 0
         self.consecutive = 0
         # Metric window (event time).
@@ -158,25 +163,28 @@ class MachineScorer:
         """Score one reading (then learn from it unless flagged); return the events."""
         events = self._roll_metrics(r)
         x = {METRIC: r.power_kw}
+        drivers = r.drivers()
         score = self.detector.score_one(x)  # score first ...
-        z = self.profile.z(x)
+        z = self.expect.z(drivers, r.power_kw)
         flagged = (
             self.seen >= self.config.warmup
             and score >= self.config.threshold
             and abs(z) >= self.config.min_z
+            and self.expect.leverage(drivers) <= self.config.max_leverage
         )
         self.seen += 1
         self.consecutive = self.consecutive + 1 if flagged else 0
         if not flagged or self.consecutive > self.config.max_consecutive:
             self.detector.learn_one(x)  # ... then learn, never from a flagged point
-            self.profile.learn_one(x)
+            self.expect.learn_one(drivers, r.power_kw)
         if flagged:
             self._anomalies += 1
-            events.append(self._anomaly_event(r, score, z))
+            events.append(self._anomaly_event(r, score, z, self.expect.predict(drivers)))
         return events
 
-    def _anomaly_event(self, r: Reading, score: float, z: float) -> AnomalyDetected:
-        expected = self.profile.expected()
+    def _anomaly_event(
+        self, r: Reading, score: float, z: float, expected: float | None
+    ) -> AnomalyDetected:
         deviation = None
         if expected:
             deviation = round(100.0 * (r.power_kw - expected) / expected, 2)

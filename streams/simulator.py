@@ -695,6 +695,7 @@ async def run(
     labels_path: str | None = None,
     anomalies: bool = True,
     stop: asyncio.Event | None = None,
+    backfill: timedelta = timedelta(0),
 ) -> int:
     """Produce simulated readings to ``enms.readings``, paced at `speed`; return how many.
 
@@ -718,6 +719,9 @@ async def run(
         Whether to inject anomalies (4 per simulated day).
     stop
         Set it to end the run early; the producer is flushed and stopped either way.
+    backfill
+        The first ``backfill`` of simulated time is sent as fast as possible, then pacing
+        starts: detectors are warm and the dashboard is busy from the first minute.
     """
     if start is None:
         start = datetime.now(UTC).replace(microsecond=0)  # the simulator's only clock read
@@ -731,6 +735,7 @@ async def run(
         await producer.start()
         t0 = last_log = loop.time()
         logged = 0
+        pacing = False
         for window, sim in enumerate(_simulations(seed, start, duration, anomalies)):
             if labels_path is not None:
                 write_labels(sim.labels, labels_path, append=window > 0)
@@ -738,8 +743,11 @@ async def run(
                 if stop is not None and stop.is_set():
                     return sent
                 now = loop.time()
-                if speed > 0:
-                    delay = t0 + (r.timestamp - start).total_seconds() / speed - now
+                paced = (r.timestamp - start - backfill).total_seconds()
+                if speed > 0 and paced > 0:
+                    if not pacing:  # backfill done: the paced clock starts now
+                        t0, pacing = now, True
+                    delay = t0 + paced / speed - now
                     if delay > 0.001:
                         await _pause(delay, stop)
                         if stop is not None and stop.is_set():
