@@ -21,6 +21,7 @@ from api import views, ws
 from api.bridge import BridgeStats, Subscribe, forward, redis_subscribe
 from api.keys import BRIDGE, CONN, HUB, SETTINGS, SUBSCRIBE, Connections
 from api.hub import Hub
+from streams.admin import ensure_topics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ async def _bridge_forever(app: web.Application) -> None:
     assert conn.redis is not None  # noqa: S101
     while True:
         try:
+            await ensure_topics(settings)  # the bridge may start before any worker did
             await forward(settings, conn.redis, stats)
         except asyncio.CancelledError:
             raise

@@ -81,7 +81,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         sent = asyncio.run(simulator.run(
             settings, seed=args.seed, speed=args.speed, start=start, duration=args.duration,
             labels_path=args.labels, anomalies=not args.no_anomalies,
-            backfill=args.backfill))
+            backfill=args.backfill, anomaly_rate_per_day=args.anomaly_rate))
     except KeyboardInterrupt:
         return 130
     print(f"sent {sent} readings")
@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="produce this much history at full speed first (warms detectors)")
     s.add_argument("--labels", default=None, help="write injected anomalies (JSON lines) here")
     s.add_argument("--no-anomalies", action="store_true", help="inject no anomalies")
+    s.add_argument("--anomaly-rate", type=float, default=4.0,
+                   help="injected anomalies per simulated day, plant-wide (default 4)")
     s.set_defaults(fn=cmd_simulate)
     return p
 

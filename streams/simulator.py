@@ -660,18 +660,19 @@ _LOG_EVERY_S = 60.0
 
 
 def _simulations(
-    seed: int, start: datetime, duration: timedelta | None, anomalies: bool
+    seed: int, start: datetime, duration: timedelta | None, anomalies: bool,
+    rate_per_day: float = 4.0,
 ) -> Iterator[Simulation]:
     """Yield the finite run as one simulation, or an unbounded run as one-day windows."""
     if duration is not None:
         yield _generate(seed=seed, window=0, start=start, duration=duration, machines=MACHINES,
-                        anomalies=anomalies, rate_per_day=4.0, interval_scale=1.0)
+                        anomalies=anomalies, rate_per_day=rate_per_day, interval_scale=1.0)
         return
     window = 0
     while True:
         yield _generate(seed=seed, window=window, start=start + window * _WINDOW,
                         duration=_WINDOW, machines=MACHINES, anomalies=anomalies,
-                        rate_per_day=4.0, interval_scale=1.0)
+                        rate_per_day=rate_per_day, interval_scale=1.0)
         window += 1
 
 
@@ -696,6 +697,7 @@ async def run(
     anomalies: bool = True,
     stop: asyncio.Event | None = None,
     backfill: timedelta = timedelta(0),
+    anomaly_rate_per_day: float = 4.0,
 ) -> int:
     """Produce simulated readings to ``enms.readings``, paced at `speed`; return how many.
 
@@ -716,12 +718,14 @@ async def run(
     labels_path
         Where to write the labels (JSON lines), before the readings they describe.
     anomalies
-        Whether to inject anomalies (4 per simulated day).
+        Whether to inject anomalies.
     stop
         Set it to end the run early; the producer is flushed and stopped either way.
     backfill
         The first ``backfill`` of simulated time is sent as fast as possible, then pacing
         starts: detectors are warm and the dashboard is busy from the first minute.
+    anomaly_rate_per_day
+        Injected anomalies per simulated day, plant-wide.
     """
     if start is None:
         start = datetime.now(UTC).replace(microsecond=0)  # the simulator's only clock read
@@ -736,7 +740,7 @@ async def run(
         t0 = last_log = loop.time()
         logged = 0
         pacing = False
-        for window, sim in enumerate(_simulations(seed, start, duration, anomalies)):
+        for window, sim in enumerate(_simulations(seed, start, duration, anomalies, anomaly_rate_per_day)):
             if labels_path is not None:
                 write_labels(sim.labels, labels_path, append=window > 0)
             for r in sim.readings:

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from streams.settings import Settings
+from streams.topics import OUTPUT_TOPICS, catalogue
+
 from tests.integration.services import (
     EnmsProcess,
     free_port,
@@ -93,6 +96,11 @@ class Stack:
     def stop(self) -> None:
         for p in reversed(self.procs):
             p.stop()
+
+
+#: Output-topic partitions the bridge group owns in all (3 topics x 8 + alerts x 1).
+ALL_OUTPUT_PARTITIONS = sum(t.partitions for t in catalogue(Settings().readings_partitions)
+                            if t.name in OUTPUT_TOPICS)
 
 
 def bridge_partitions(base: str) -> list[str]:

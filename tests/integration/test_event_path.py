@@ -17,14 +17,10 @@ from tests.integration.clients import (
     steady_readings,
     ws_client,
 )
-from tests.integration.conftest import Stack, bridge_partitions
+from tests.integration.conftest import ALL_OUTPUT_PARTITIONS, Stack, bridge_partitions
 from tests.integration.services import wait_until
 
 pytestmark = pytest.mark.integration
-
-#: Output-topic partitions the bridge group owns in all: 3 topics x 8 + alerts x 1.
-ALL_OUTPUT_PARTITIONS = 25
-
 
 @pytest.fixture(scope="module")
 def api(stack: Stack) -> str:
