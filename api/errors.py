@@ -24,9 +24,11 @@ def unprocessable(field: str, reason: str, loc_prefix: tuple[Any, ...] = ("body"
             continue
         loc.append(int(part[1:-1]) if part.startswith("[") else part)
     body = {"detail": [{"loc": loc, "field": field, "msg": reason, "type": "value_error"}]}
-    return web.HTTPUnprocessableEntity(body=orjson.dumps(body), content_type="application/json")
+    return web.HTTPUnprocessableEntity(text=orjson.dumps(body).decode(),
+                                       content_type="application/json")
 
 
 def not_found(detail: str) -> web.HTTPError:
     """404 with a detail text."""
-    return web.HTTPNotFound(body=orjson.dumps({"detail": detail}), content_type="application/json")
+    return web.HTTPNotFound(text=orjson.dumps({"detail": detail}).decode(),
+                            content_type="application/json")

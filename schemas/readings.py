@@ -133,15 +133,22 @@ def decode_reading(raw: bytes | str) -> Reading:
     except msgspec.ValidationError as e:
         reason, field = _split_msgspec_error(e)
         raise InvalidRecord(reason, field) from e
-    except msgspec.DecodeError as e:
+    except msgspec.DecodeError:
         # Strict JSON has no NaN/Infinity, but Python's json.dumps writes them. Parse those
         # leniently so that the error names the field instead of "malformed JSON".
+        return convert_reading(_parse_json(raw))
+
+
+def _parse_json(raw: bytes | str) -> Any:
+    """Parse JSON fast (msgspec), accepting the NaN/Infinity tokens (json) as a fallback."""
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as e:
         try:
-            obj = json.loads(raw)
+            return json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             msg = f"malformed JSON: {e}"
             raise InvalidRecord(msg) from e
-        return convert_reading(obj)
 
 
 def convert_reading(obj: Any) -> Reading:
@@ -170,11 +177,7 @@ def decode_readings_batch(raw: bytes) -> list[Reading]:
     ...     print(e.field, "|", e.reason)
     [0].timestamp | Expected `datetime` with a timezone component
     """
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as e:
-        msg = f"malformed JSON: {e}"
-        raise InvalidRecord(msg) from e
+    body = _parse_json(raw)
     if isinstance(body, dict) and "readings" in body:
         body = body["readings"]
     if not isinstance(body, list):

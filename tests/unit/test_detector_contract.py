@@ -1,0 +1,80 @@
+"""The contract every online detector keeps (River's `checks/` idea), parametrized."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import random
+
+import pytest
+
+from detectors.base import AnomalyDetector
+from detectors.online import HalfSpaceTreesDetector, RobustZScore
+
+DETECTORS = {
+    "hst": lambda: HalfSpaceTreesDetector(limits={"power_kw": (0.0, 100.0)}, window_size=100,
+                                          seed=7),
+    "zscore": lambda: RobustZScore("power_kw", half_life=50),
+}
+
+
+def stream(n: int, seed: int = 0) -> list[dict[str, float]]:
+    rnd = random.Random(seed)
+    return [{"power_kw": rnd.gauss(40.0, 1.0)} for _ in range(n)]
+
+
+@pytest.fixture(params=sorted(DETECTORS))
+def make(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    return DETECTORS[request.param]
+
+
+def trained(make, n: int = 400) -> AnomalyDetector:  # type: ignore[no-untyped-def]
+    det = make()
+    for x in stream(n):
+        det.learn_one(x)
+    return det
+
+
+def test_learn_one_leaves_input_unchanged(make) -> None:  # type: ignore[no-untyped-def]
+    det = make()
+    for x in stream(300):
+        before = copy.deepcopy(x)
+        det.learn_one(x)
+        det.score_one(x)
+        assert x == before
+
+
+def test_scores_are_in_unit_interval(make) -> None:  # type: ignore[no-untyped-def]
+    det = trained(make)
+    probes = [{"power_kw": v} for v in (-50.0, 0.0, 39.0, 40.0, 41.0, 100.0, 1e6)]
+    for x in stream(200, seed=1) + probes:
+        s = det.score_one(x)
+        assert 0.0 <= s <= 1.0, (x, s)
+
+
+def test_same_seed_same_scores(make) -> None:  # type: ignore[no-untyped-def]
+    a, b = trained(make), trained(make)
+    xs = stream(100, seed=2)
+    assert [a.score_one(x) for x in xs] == [b.score_one(x) for x in xs]
+
+
+def test_pickle_round_trip_keeps_state(make) -> None:  # type: ignore[no-untyped-def]
+    det = trained(make)
+    clone = pickle.loads(pickle.dumps(det))  # noqa: S301 - our own object
+    xs = stream(50, seed=3)
+    assert [det.score_one(x) for x in xs] == [clone.score_one(x) for x in xs]
+
+
+def test_planted_outlier_scores_above_inliers(make) -> None:  # type: ignore[no-untyped-def]
+    det = trained(make)
+    inliers = [det.score_one(x) for x in stream(100, seed=4)]
+    assert det.score_one({"power_kw": 95.0}) > max(inliers)
+
+
+def test_score_one_does_not_learn(make) -> None:  # type: ignore[no-untyped-def]
+    det = trained(make)
+    x = {"power_kw": 95.0}
+    first = det.score_one(x)
+    for _ in range(50):
+        det.score_one(x)
+    assert det.score_one(x) == first

@@ -1,0 +1,121 @@
+"""MachineScorer: warm-up, gates, events, metrics, determinism."""
+
+from __future__ import annotations
+
+import pickle
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from detectors.scoring import MachineScorer, ScoringConfig, score_stream, severity_of
+from schemas.events import AnomalyDetected, MetricUpdated
+from schemas.readings import Reading
+
+M = "c0000000-0000-0000-0000-000000000003"  # Motor-Line-A, 30 kW, 30 s
+T0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
+
+
+def readings(n: int, level: float = 20.0, *, seed: int = 0, start: int = 0,
+             throughput: float | None = None) -> list[Reading]:
+    rnd = random.Random(seed)
+    out = []
+    for i in range(start, start + n):
+        p = rnd.gauss(level, 0.02 * level)
+        out.append(Reading(machine_id=M, timestamp=T0 + timedelta(seconds=30 * i), power_kw=p,
+                           energy_kwh=p * 30 / 3600, throughput_units_per_hour=throughput))
+    return out
+
+
+def anomalies(events: list) -> list[AnomalyDetected]:  # type: ignore[type-arg]
+    return [e for e in events if isinstance(e, AnomalyDetected)]
+
+
+def run(s: MachineScorer, rs: list[Reading]) -> list:  # type: ignore[type-arg]
+    return [e for r in rs for e in s.step(r)]
+
+
+def test_no_anomaly_during_warmup_even_for_a_huge_value() -> None:
+    s = MachineScorer(M, ScoringConfig(warmup=100))
+    rs = readings(50)
+    rs.append(Reading(machine_id=M, timestamp=T0 + timedelta(seconds=30 * 50), power_kw=44.0,
+                      energy_kwh=0.3))
+    assert not anomalies(run(s, rs))
+
+
+def test_spike_and_drop_after_warmup_are_flagged_with_type_and_severity() -> None:
+    s = MachineScorer(M, ScoringConfig())
+    assert not anomalies(run(s, readings(400)))
+    spike = Reading(machine_id=M, timestamp=T0 + timedelta(seconds=30 * 400), power_kw=44.0,
+                    energy_kwh=0.37)
+    [a] = anomalies(s.step(spike))
+    assert (a.anomaly_type, a.severity, a.value) == ("spike", "critical", 44.0)
+    assert a.expected_value == pytest.approx(20.0, rel=0.05)
+    assert a.score >= 0.9 and a.anomaly_score > 6
+    assert "expected" in a.explanation
+    drop = Reading(machine_id=M, timestamp=T0 + timedelta(seconds=30 * 401), power_kw=1.0,
+                   energy_kwh=0.01)
+    [d] = anomalies(s.step(drop))
+    assert d.anomaly_type == "drop"
+
+
+def test_flagged_readings_are_not_learned() -> None:
+    s = MachineScorer(M, ScoringConfig())
+    run(s, readings(400))
+    before = s.expect.predict({})
+    spikes = [Reading(machine_id=M, timestamp=T0 + timedelta(seconds=30 * (400 + i)),
+                      power_kw=44.0, energy_kwh=0.37) for i in range(5)]
+    assert len(anomalies(run(s, spikes))) == 5
+    assert s.expect.predict({}) == before
+
+
+def test_a_lasting_level_change_is_followed_after_max_consecutive() -> None:
+    s = MachineScorer(M, ScoringConfig(max_consecutive=10))
+    run(s, readings(400))
+    flagged = anomalies(run(s, readings(200, level=28.0, start=400, seed=9)))
+    assert 10 <= len(flagged) < 60
+
+
+def test_new_operating_state_is_learned_not_flagged() -> None:
+    """A first production shift (throughput > 0 never seen) is not an anomaly."""
+    s = MachineScorer(M, ScoringConfig())
+    run(s, readings(400, level=4.0, throughput=0.0))  # idle all night
+    shift = readings(300, level=22.0, throughput=600.0, start=400, seed=2)
+    assert not anomalies(run(s, shift))
+
+
+def test_metric_updated_per_event_time_interval() -> None:
+    s = MachineScorer(M, ScoringConfig(metrics_interval_s=60))
+    events = run(s, readings(10))  # 10 readings 30 s apart = 5 minutes
+    metrics = [e for e in events if isinstance(e, MetricUpdated)]
+    assert len(metrics) == 4  # the 5th interval is still open
+    m = metrics[0]
+    assert m.readings == 2 and m.window_end - m.window_start == timedelta(seconds=60)
+    assert m.value == pytest.approx(20.0, rel=0.05)
+    assert m.energy_kwh == pytest.approx(2 * 20.0 * 30 / 3600, rel=0.05)
+
+
+def test_replay_gives_identical_events_and_ids() -> None:
+    rs = readings(400) + [Reading(machine_id=M, timestamp=T0 + timedelta(seconds=12000),
+                                  power_kw=44.0, energy_kwh=0.37)]
+    a = list(score_stream(rs, ScoringConfig()))
+    b = list(score_stream(rs, ScoringConfig()))
+    assert a == b and anomalies(a)
+
+
+def test_scorer_pickles_mid_stream() -> None:
+    s = MachineScorer(M, ScoringConfig())
+    run(s, readings(350))
+    clone = pickle.loads(pickle.dumps(s))  # noqa: S301
+    rest = readings(60, start=350, seed=5)
+    assert run(s, rest) == run(clone, rest)
+
+
+def test_unknown_machine_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown machine_id"):
+        MachineScorer("nope", ScoringConfig())
+
+
+@pytest.mark.parametrize(("z", "sev"), [(2.0, "normal"), (-4.5, "warning"), (7, "critical")])
+def test_severity(z: float, sev: str) -> None:
+    assert severity_of(z) == sev
