@@ -37,7 +37,8 @@ class ScoringConfig:
         No flag where the drivers are new to the expected-power model (leverage above this,
         e.g. a machine's first production shift): that is learning, not an anomaly.
     warmup
-        Readings per machine learned before any anomaly is reported.
+        Readings per machine learned before any anomaly is reported. HalfSpaceTrees adds its
+        own: it scores 0 until its first reference window is full (``window_seconds``).
     window_seconds
         Span of HalfSpaceTrees' reference window, converted to readings per machine.
     max_consecutive

@@ -1,0 +1,59 @@
+"""The scoring agent in Faust's test context: memory store, outbound topics mocked."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from unittest.mock import AsyncMock, MagicMock, patch
+
+import orjson
+import pytest
+
+from agents import score_readings as agent_module
+from schemas.readings import Reading, encode_reading
+from streams import topics
+from streams.app import app as _app
+
+M = "c0000000-0000-0000-0000-000000000006"  # Conveyor-Main, 15 kW, 10 s
+
+
+@pytest.fixture
+async def app():  # type: ignore[no-untyped-def]
+    _app.loop = asyncio.get_running_loop()
+    _app.finalize()
+    _app.conf.store = "memory://"
+    _app.flow_control.resume()
+    return _app
+
+
+def reading(i: int, p: float) -> bytes:
+    return encode_reading(Reading(
+        machine_id=M, timestamp=datetime(2026, 2, 2, 9, tzinfo=UTC) + timedelta(seconds=10 * i),
+        power_kw=p, energy_kwh=p * 10 / 3600))
+
+
+async def test_bad_records_are_dead_lettered_and_scoring_goes_on(app) -> None:  # type: ignore[no-untyped-def]
+    dlq = AsyncMock()
+    sends = {name: AsyncMock() for name in agent_module.output_topics}
+    changelog = MagicMock()  # the table's changelog write (needs a started producer)
+    with patch.object(agent_module.dlq_topic, "send", dlq), \
+            patch.object(agent_module.scorers, "on_key_set", changelog), \
+            patch.dict(agent_module.output_topics,
+                       {k: AsyncMock(send=v) for k, v in sends.items()}):
+        async with agent_module.score_readings.test_context() as agent:
+            # 800 readings: more than HalfSpaceTrees' first reference window (720 readings,
+            # two hours at 10 s), during which it scores 0 and nothing can be flagged.
+            for i in range(800):
+                await agent.put(reading(i, 10.0 + 0.1 * (i % 4)), key=M.encode())
+            await agent.put(b'{"machine_id": "c0000', key=M.encode())
+            await agent.put(b'{"machine_id": "%s", "timestamp": "2026-02-02T10:00:00Z",'
+                            b' "power_kw": "x", "energy_kwh": 1}' % M.encode(), key=M.encode())
+            await agent.put(reading(800, 40.0), key=M.encode())
+    reasons = [orjson.loads(c.kwargs["value"]) for c in dlq.await_args_list]
+    assert [r["field"] for r in reasons] == ["$", "power_kw"]
+    assert all(r["source_topic"] == topics.READINGS for r in reasons)
+    anomalies = [orjson.loads(c.kwargs["value"]) for c in sends[topics.ANOMALIES].await_args_list]
+    assert [a["value"] for a in anomalies] == [40.0]
+    assert sends[topics.METRICS].await_count > 0
+    # The new machine's scorer was written to the table (its changelog) when first seen.
+    assert changelog.call_args_list[0].args[0] == M.encode()
