@@ -19,14 +19,16 @@ pids=()
 started_kafka=0
 cleanup() {
   trap - INT TERM EXIT
-  echo; echo "demo: stopping..."
+  # Ctrl-C also ends a pipe reader (`make demo | tee`): never die of SIGPIPE half-way.
+  trap '' PIPE INT
+  { echo; echo "demo: stopping..."; } 2>/dev/null || true
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do
     for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     kill -KILL "$pid" 2>/dev/null || true
   done
-  if [[ $started_kafka -eq 1 ]]; then deploy/kafka/kafka.sh stop || true; fi
-  echo "demo: stopped; logs are in $run"
+  if [[ $started_kafka -eq 1 ]]; then deploy/kafka/kafka.sh stop >/dev/null 2>&1 || true; fi
+  echo "demo: stopped; logs are in $run" 2>/dev/null || true
 }
 trap cleanup INT TERM EXIT
 
