@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 CONFIG = ScoringConfig(
     detector=settings.detector, threshold=settings.threshold, warmup=settings.warmup,
+    window_seconds=settings.window_seconds,
     metrics_interval_s=settings.metrics_interval_s, seed=settings.seed,
 )
 _last_checkpoint: dict[str, float] = {}

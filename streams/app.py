@@ -55,7 +55,7 @@ app = EnmsApp(
     broker_request_timeout=max(40.0, settings.session_timeout_s + 5),
     consumer_auto_offset_reset="earliest",
     producer_linger=0.002,
-    web_enabled=False,
+    web_enabled=settings.worker_web_enabled,
     web_port=settings.worker_web_port,
     table_cleanup_interval=60.0,
 )

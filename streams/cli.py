@@ -57,7 +57,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     import agents.score_readings  # noqa: F401 - registers the agent with the app
     from streams.app import app
 
-    sys.argv = ["enms", "worker", "--loglevel", settings.log_level.lower()]
+    web = (["--with-web", "--web-port", str(settings.worker_web_port)]
+           if settings.worker_web_enabled else ["--without-web"])
+    sys.argv = ["enms", "worker", "--loglevel", settings.log_level.lower(), *web]
     app.main()
     return 0
 

@@ -51,6 +51,8 @@ class Settings:
     batch_within_s: float = 0.01
     #: How often (wall clock) a changed detector is written to its table's changelog.
     checkpoint_interval_s: float = 30.0
+    #: Faust's own web server (/stats, /router); off, so several workers share a host.
+    worker_web_enabled: bool = False
     worker_web_port: int = 6066
 
     # Online detection
@@ -59,6 +61,8 @@ class Settings:
     threshold: float = 0.9
     #: Readings per machine before any anomaly is reported.
     warmup: int = 300
+    #: Span of HalfSpaceTrees' reference window per machine (it scores 0 until it is full).
+    window_seconds: float = 7200.0
     #: Event-time interval of metric_updated per machine, in seconds.
     metrics_interval_s: int = 60
     seed: int = 42
