@@ -58,6 +58,7 @@ app = EnmsApp(
     web_enabled=settings.worker_web_enabled,
     web_port=settings.worker_web_port,
     table_cleanup_interval=60.0,
+    datadir=f"{settings.data_dir}/{{conf.id}}-data",
 )
 
 # Every topic carries bytes: records are encoded and decoded by `schemas` (msgspec), so a

@@ -8,6 +8,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from streams.settings import Settings
 
@@ -53,6 +54,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from streams.admin import ensure_topics
 
     asyncio.run(ensure_topics(settings))
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)  # Faust makes one level only
     asyncio.set_event_loop(asyncio.new_event_loop())
     import agents.score_readings  # noqa: F401 - registers the agent with the app
     from streams.app import app

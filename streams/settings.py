@@ -48,12 +48,14 @@ class Settings:
     heartbeat_interval_s: float = 1.0
     #: Readings taken from the stream per batch, and the longest a partial batch waits.
     batch_max: int = 500
-    batch_within_s: float = 0.01
+    batch_within_s: float = 0.002
     #: How often (wall clock) a changed detector is written to its table's changelog.
     checkpoint_interval_s: float = 30.0
     #: Faust's own web server (/stats, /router); off, so several workers share a host.
     worker_web_enabled: bool = False
     worker_web_port: int = 6066
+    #: Faust's data folder (table stores, worker state); one subfolder per app id.
+    data_dir: str = ".run/faust"
 
     # Online detection
     detector: str = "hst"
