@@ -10,10 +10,20 @@ from datetime import UTC, datetime
 
 import faust
 
-from detectors.scoring import MachineScorer, ScoringConfig
-from schemas.events import DeadLetter, Event, encode
+from detectors.scoring import MachineScorer, Output, ScoringConfig
+from schemas.energy import EnergyHourly
+from schemas.events import DeadLetter, SystemAlert, TrainCommand, encode, stable_event_id
 from schemas.readings import InvalidRecord, decode_reading
-from streams.app import app, dlq_topic, output_topics, readings_topic, settings
+from streams.app import (
+    app,
+    commands_topic,
+    dlq_topic,
+    energy_hourly_topic,
+    output_topics,
+    readings_topic,
+    registry_view,
+    settings,
+)
 from tables.scorers import scorers
 
 log = logging.getLogger(__name__)
@@ -38,7 +48,7 @@ def dead_letter(event: faust.types.EventT, reason: str, field: str) -> DeadLette
     )
 
 
-def process(event: faust.types.EventT) -> tuple[str, list[Event]] | DeadLetter:
+def process(event: faust.types.EventT) -> tuple[str, list[Output]] | DeadLetter:
     """Decode and score one message: (machine_id, events), or a `DeadLetter`, never raise."""
     try:
         reading = decode_reading(event.message.value)
@@ -52,6 +62,7 @@ def process(event: faust.types.EventT) -> tuple[str, list[Event]] | DeadLetter:
         # all falling due in one batch would stall it.
         offset = (zlib.crc32(key) % 1000) / 1000 * settings.checkpoint_interval_s
         _last_checkpoint[reading.machine_id] = time.monotonic() - offset
+    scorer.set_baseline(registry_view.registry.active_model(reading.machine_id))
     try:
         return reading.machine_id, scorer.step(reading)
     except Exception as e:  # a bug must not stop the other machines; keep the record
@@ -88,8 +99,24 @@ async def emit_batch(batch: Sequence[faust.types.EventT]) -> set[str]:
                         out.source_partition, out.source_offset, out.reason, out.field)
             await dlq_topic.send(key=event.message.key, value=encode(out))
             continue
-        machine_id, events = out
+        machine_id, outputs = out
         touched.add(machine_id)
-        for e in events:
-            await output_topics[type(e).TOPIC].send(key=machine_id.encode(), value=encode(e))
+        for o in outputs:
+            await send_output(machine_id, o)
     return touched
+
+
+async def send_output(machine_id: str, o: Output) -> None:
+    """Route one output: hourly energy, an event, and for a drift alert maybe a retrain."""
+    key = machine_id.encode()
+    if isinstance(o, EnergyHourly):
+        end = o.hour_start.timestamp() + 3600  # record time = hour end: seek by time works
+        await energy_hourly_topic.send(key=key, value=encode(o), timestamp=end)
+        return
+    await output_topics[type(o).TOPIC].send(key=key, value=encode(o))
+    if isinstance(o, SystemAlert) and o.details.get("retrain") and settings.drift_policy == "auto":
+        cmd = TrainCommand(
+            training_job_id=stable_event_id("train_command", o.event_id), machine_id=machine_id,
+            trigger_type="drift", reason=o.message, window_days=settings.retrain_window_days,
+            requested_at=o.occurred_at)
+        await commands_topic.send(key=key, value=encode(cmd))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -11,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from api.bridge import BridgeStats, Subscribe
 from api.hub import Hub
 from streams.settings import Settings
+from streams.views import JobsView, RegistryView
 
 
 @dataclass
@@ -20,6 +22,11 @@ class Connections:
 
     producer: AIOKafkaProducer | None = None
     redis: aioredis.Redis | None = None
+    registry: RegistryView | None = None
+    jobs: JobsView | None = None
+    #: Training jobs this process queued that the log has not shown yet: (machine, type) ->
+    #: (job id, queued at); closes the gap between a trigger and its training_started.
+    pending: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -10,11 +10,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from detectors import baseline as bl
 from detectors.base import AnomalyDetector
+from detectors.drift import TabularCusum
+from detectors.hourly import HourlyAggregator
 from detectors.online import ExpectedPower, HalfSpaceTreesDetector, RobustZScore
-from schemas.events import AnomalyDetected, Event, MetricUpdated, stable_event_id
+from schemas.energy import BaselineModel, EnergyHourly
+from schemas.events import AnomalyDetected, Event, MetricUpdated, SystemAlert, stable_event_id
 from schemas.machines import Machine, machine_by_id
 from schemas.readings import Reading
+
+Output = Event | EnergyHourly
 
 METRIC = "power_kw"
 
@@ -125,6 +131,72 @@ class MachineScorer:
         self._energy = 0.0
         self._power_sum = 0.0
         self._power_max = 0.0
+        self._production = 0.0
+        self._temp_sum = 0.0
+        self._temp_n = 0
+        # Hourly energy (training data) and the active baseline's live view.
+        self.hourly = HourlyAggregator(machine_id, machine.data_interval_seconds)
+        self.baseline: BaselineModel | None = None
+        self.cusum_kwh = 0.0
+        self.drift = TabularCusum()
+        self._drift_alarmed = False
+
+    # -- baseline ------------------------------------------------------------------------
+    def set_baseline(self, model: BaselineModel | None) -> None:
+        """Use this active baseline; a new version restarts the CUSUM and the drift test."""
+        if model is self.baseline or (
+                model is not None and self.baseline is not None
+                and model.model_id == self.baseline.model_id):
+            return
+        self.baseline = model
+        self.cusum_kwh = 0.0
+        self.drift.reset()
+        self._drift_alarmed = False
+
+    def _expected_interval(self, start: datetime, size: int) -> float | None:
+        """Expected energy of the open interval from the active baseline (hourly model)."""
+        if self.baseline is None:
+            return None
+        per_hour = 3600.0 / size
+        row = EnergyHourly(
+            machine_id=self.machine_id, hour_start=start.replace(minute=0, second=0),
+            energy_kwh=0.0, readings=self._count, coverage=1.0, mean_power_kw=0.0,
+            max_power_kw=0.0, production_count=self._production * per_hour,
+            outdoor_temp_c=self._temp_sum / self._temp_n if self._temp_n else None)
+        try:
+            return bl.predict(self.baseline, row) / per_hour
+        except ValueError:  # a driver the model needs is missing in this interval
+            return None
+
+    def _check_drift(self, rec: EnergyHourly) -> SystemAlert | None:
+        """Feed a closed hour's residual to the drift test; an alert when it fires."""
+        model = self.baseline
+        if model is None or self._drift_alarmed or rec.coverage < 0.5:
+            return None
+        try:
+            expected = bl.predict(model, rec)
+        except ValueError:
+            return None
+        # Standardise by the model's own validated error: z = 1 is a typical hour's miss.
+        rmse = max(model.metrics.rmse_validation or model.metrics.rmse, 1e-6)
+        z = (rec.energy_kwh - expected) / rmse
+        if not self.drift.update(z):
+            return None
+        self._drift_alarmed = True  # once per model version: the retrain decides what next
+        end = rec.hour_start + timedelta(hours=1)
+        return SystemAlert(
+            event_id=stable_event_id("system_alert", "baseline_drift", self.machine_id,
+                                     model.model_id, end.isoformat()),
+            occurred_at=end, machine_id=self.machine_id, alert_type="baseline_drift",
+            severity="warning",
+            message=(f"{self.machine.name}: energy drifted {self.drift.direction} from "
+                     f"baseline v{model.version} (CUSUM over {self.drift.n} hours)"),
+            details={"model_version": model.version, "model_id": model.model_id,
+                     "direction": self.drift.direction, "hours": self.drift.n,
+                     "cusum_high": round(self.drift.s_hi, 3), "cusum_low": round(self.drift.s_lo, 3),
+                     "k": self.drift.k, "h": self.drift.h,
+                     "last_actual_kwh": round(rec.energy_kwh, 4),
+                     "last_expected_kwh": round(expected, 4), "retrain": True})
 
     # -- metrics -------------------------------------------------------------------------
     def _metric_event(self) -> MetricUpdated:
@@ -133,35 +205,57 @@ class MachineScorer:
         start = datetime.fromtimestamp(self._bucket * size, tz=UTC)
         end = start + timedelta(seconds=size)
         mean = self._power_sum / self._count
+        expected = self._expected_interval(start, size)
+        enpi = None
+        if expected is not None:
+            self.cusum_kwh += self._energy - expected
+            enpi = round(self._energy / expected, 4) if expected > 1e-9 else None
         return MetricUpdated(
             event_id=stable_event_id("metric_updated", self.machine_id, start.isoformat(), size),
             occurred_at=end, machine_id=self.machine_id, timestamp=end, metric=METRIC,
             value=round(mean, 4), window_start=start, window_end=end, readings=self._count,
             anomalies=self._anomalies, energy_kwh=round(self._energy, 6),
             mean_power_kw=round(mean, 4), max_power_kw=self._power_max,
+            expected_energy_kwh=None if expected is None else round(expected, 6), enpi=enpi,
+            cusum_kwh=None if expected is None else round(self.cusum_kwh, 6),
         )
 
-    def _roll_metrics(self, r: Reading) -> list[Event]:
+    def _roll_metrics(self, r: Reading) -> list[Output]:
         bucket = int(r.timestamp.timestamp()) // self.config.metrics_interval_s
-        out: list[Event] = []
+        out: list[Output] = []
         if self._bucket is None:
             self._bucket = bucket
         elif bucket > self._bucket:
             out.append(self._metric_event())
             self._bucket = bucket
-            self._count = self._anomalies = 0
+            self._count = self._anomalies = self._temp_n = 0
             self._energy = self._power_sum = self._power_max = 0.0
+            self._production = self._temp_sum = 0.0
         # A late reading (older bucket) counts toward the open one: metrics are a live view,
         # the readings topic stays the record.
         self._count += 1
         self._energy += r.energy_kwh
         self._power_sum += r.power_kw
         self._power_max = max(self._power_max, r.power_kw)
+        if r.production_count is not None:
+            self._production += r.production_count
+        elif r.throughput_units_per_hour is not None:
+            self._production += r.throughput_units_per_hour * self.machine.data_interval_seconds / 3600
+        if r.outdoor_temp_c is not None:
+            self._temp_sum += r.outdoor_temp_c
+            self._temp_n += 1
+        hour = self.hourly.add(r)
+        if hour is not None:
+            out.append(hour)
+            alert = self._check_drift(hour)
+            if alert is not None:
+                out.append(alert)
         return out
 
     # -- scoring -------------------------------------------------------------------------
-    def step(self, r: Reading) -> list[Event]:
-        """Score one reading (then learn from it unless flagged); return the events."""
+    def step(self, r: Reading) -> list[Output]:
+        """Score one reading (then learn from it unless flagged); return what it produced:
+        events, and a closed hour's `EnergyHourly` record."""
         events = self._roll_metrics(r)
         x = {METRIC: r.power_kw}
         drivers = r.drivers()
@@ -208,7 +302,7 @@ class MachineScorer:
         )
 
 
-def score_stream(readings: Iterable[Reading], config: ScoringConfig) -> Iterator[Event]:
+def score_stream(readings: Iterable[Reading], config: ScoringConfig) -> Iterator[Output]:
     """Score readings of any machines in order, as the agent does; yield every event."""
     scorers: dict[str, MachineScorer] = {}
     for r in readings:

@@ -18,6 +18,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
+from schemas.energy import BaselineModel
+
 TZDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
 Severity = Literal["critical", "warning", "normal"]
 
@@ -219,4 +221,82 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     field: str
     failed_at: TZDateTime
+    schema_version: int = 1
+
+
+# -- Model registry (topic enms.models) and training commands (enms.commands) ---------------
+
+
+class ModelTrained(Event, frozen=True, kw_only=True, tag="model_trained"):
+    """A model version was fitted (accepted or not); carries the whole model as plain data."""
+
+    TOPIC: ClassVar[str] = "enms.models"
+
+    model_type: str
+    version: int
+    model: BaselineModel
+
+
+class ModelActivated(Event, frozen=True, kw_only=True, tag="model_activated"):
+    """A version became the active one of its machine and model type."""
+
+    TOPIC: ClassVar[str] = "enms.models"
+
+    model_type: str
+    version: int
+    model_id: str
+    previous_version: int | None = None
+    reason: str = ""
+
+
+class ModelRolledBack(Event, frozen=True, kw_only=True, tag="model_rolled_back"):
+    """The active version went back to an earlier one."""
+
+    TOPIC: ClassVar[str] = "enms.models"
+
+    model_type: str
+    version: int  # active after the rollback
+    model_id: str
+    from_version: int
+    reason: str = ""
+
+
+RegistryEvent = ModelTrained | ModelActivated | ModelRolledBack
+_registry_decoder = msgspec.json.Decoder(RegistryEvent)
+
+
+def decode_registry_event(raw: bytes) -> ModelTrained | ModelActivated | ModelRolledBack:
+    """Decode a record of ``enms.models``."""
+    return _registry_decoder.decode(raw)  # type: ignore[no-any-return]
+
+
+def registry_key(machine_id: str, model_type: str, version: int | None = None) -> str:
+    """Compaction key: one per version (``m|baseline|v3``), one pointer (``m|baseline|active``).
+
+    Examples
+    --------
+    >>> registry_key("m1", "baseline", 3), registry_key("m1", "baseline")
+    ('m1|baseline|v3', 'm1|baseline|active')
+    """
+    return f"{machine_id}|{model_type}|" + ("active" if version is None else f"v{version}")
+
+
+class TrainCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """Run a training job (topic ``enms.commands``); ``training_job_id`` is the REST job id."""
+
+    NAMESPACE: ClassVar[str] = "enms.command.train"
+
+    training_job_id: str
+    machine_id: str
+    model_type: str = "baseline"
+    trigger_type: str = "manual"  # manual, scheduled, drift
+    reason: str = ""
+    #: Training window by hour_start; None: the machine's last ``window_days`` of data.
+    start: TZDateTime | None = None
+    end: TZDateTime | None = None
+    window_days: int = 28
+    drivers: list[str] | None = None
+    #: "auto": activate if it passes acceptance; "never": store only.
+    activation: Literal["auto", "never"] = "auto"
+    requested_at: TZDateTime
     schema_version: int = 1

@@ -6,12 +6,24 @@ import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from streams.settings import Settings
-from streams.topics import catalogue
+from streams.topics import TopicSpec, catalogue
 
 log = logging.getLogger(__name__)
+
+
+def _configs(t: TopicSpec) -> dict[str, str]:
+    out = {}
+    if t.compacted:
+        out["cleanup.policy"] = "compact"
+    if t.keep_forever:
+        out["retention.ms"] = "-1"
+    if t.event_time:
+        out["message.timestamp.after.max.ms"] = str(2**63 - 1)
+    return out
 
 
 async def ensure_topics(settings: Settings, *, attempts: int = 30) -> list[str]:
@@ -34,7 +46,7 @@ async def ensure_topics(settings: Settings, *, attempts: int = 30) -> list[str]:
             NewTopic(
                 name=t.name, num_partitions=t.partitions,
                 replication_factor=settings.topic_replication,
-                topic_configs={"cleanup.policy": "compact"} if t.compacted else {},
+                topic_configs=_configs(t),
             )
             for t in catalogue(settings.readings_partitions)
             if t.name not in existing
@@ -45,6 +57,12 @@ async def ensure_topics(settings: Settings, *, attempts: int = 30) -> list[str]:
             except TopicAlreadyExistsError:
                 pass  # another process created them first
             log.info("created topics: %s", ", ".join(t.name for t in wanted))
+        # Topics made by an older version keep their configs: bring them up to date.
+        older = [ConfigResource(ConfigResourceType.TOPIC, t.name, configs=_configs(t))
+                 for t in catalogue(settings.readings_partitions)
+                 if t.name in existing and _configs(t)]
+        if older:
+            await admin.alter_configs(older)
         return [t.name for t in wanted]
     finally:
         await admin.close()

@@ -10,10 +10,12 @@ from typing import Any
 
 import aiokafka
 import faust
+import mode
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams import topics as t
 from streams.settings import Settings
+from streams.views import JobsView, RegistryView
 
 settings = Settings.from_env()
 
@@ -73,3 +75,23 @@ output_topics = {
     for name in (t.ANOMALIES, t.TRAINING, t.METRICS)
 }
 output_topics[t.ALERTS] = app.topic(t.ALERTS, partitions=1, **_raw)
+energy_hourly_topic = app.topic(t.ENERGY_HOURLY, partitions=settings.readings_partitions, **_raw)
+models_topic = app.topic(t.MODELS, partitions=1, **_raw)
+commands_topic = app.topic(t.COMMANDS, partitions=1, **_raw)
+
+# Views of whole topics, in every worker: the model registry and the training jobs.
+registry_view = RegistryView(settings)
+jobs_view = JobsView(settings)
+
+
+@app.service
+class Views(mode.Service):
+    """Starts and stops the views with the worker."""
+
+    async def on_start(self) -> None:  # noqa: D102
+        await registry_view.start()
+        await jobs_view.start()
+
+    async def on_stop(self) -> None:  # noqa: D102
+        await registry_view.stop()
+        await jobs_view.stop()

@@ -69,6 +69,16 @@ class Settings:
     metrics_interval_s: int = 60
     seed: int = 42
 
+    # Baselines and training
+    #: Days of hourly data a retrain (manual, scheduled, drift) uses, ending at the newest.
+    retrain_window_days: int = 28
+    #: What a drift alert does: "auto" (retrain now) or "propose" (alert only).
+    drift_policy: str = "auto"
+    #: Scheduled retrain of every machine's baseline, in seconds (default weekly; 0 = off).
+    retrain_schedule_s: float = 604800.0
+    #: How long POST /baseline/train waits for its job.
+    training_timeout_s: float = 120.0
+
     # API / bridge
     api_host: str = "127.0.0.1"
     api_port: int = 8080

@@ -44,6 +44,25 @@ balance point and ``R*cool_per_c`` kW per degree above the cooling balance point
 * ``pressure_bar`` (compressors only) is ``7.2 - 0.5 * p / R + N(0, 0.03)``, about 6.8-7.2 bar.
 * ``energy_kwh = power_kw * interval_s / 3600``, the energy of that reading's interval.
 
+What a baseline should recover
+------------------------------
+Summed over an hour (``detectors.hourly``), the energy is the mean power times one hour and
+``production_count`` is the mean throughput times one hour, so the hourly records follow::
+
+    energy_kwh = R*base + (R*load / nominal_uph) * production_count
+                 + R*heat_per_c * HDH(heat_balance_c) + R*cool_per_c * CDH(cool_balance_c)
+
+with ``HDH(Th) = max(0, Th - T)`` and ``CDH(Tc) = max(0, T - Tc)`` degree-hours of the hour's
+mean temperature (exact up to the noise and the small within-hour curvature of the max).
+`hourly_coefficients` gives these numbers per machine.
+
+Efficiency changes
+------------------
+``generate(..., efficiency_changes={machine_id: (when, factor)})`` multiplies that machine's
+whole generating function by ``factor`` for readings at or after ``when`` (1.25: the machine
+needs 25 % more energy for the same drivers). Nothing else changes (drivers, noise draws,
+anomaly plan), so a run with and without the change differ only there; it is not a `Label`.
+
 Anomalies
 ---------
 Arrivals are a Poisson process over the whole plant (``anomaly_rate_per_day`` in total); the
@@ -71,7 +90,7 @@ import heapq
 import logging
 import math
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -93,6 +112,7 @@ __all__ = [
     "Profile",
     "Simulation",
     "generate",
+    "hourly_coefficients",
     "outdoor_temperature_c",
     "read_labels",
     "run",
@@ -204,6 +224,40 @@ PROFILES: dict[str, Profile] = {
                       heat_per_c=0.045, noise=0.03),
     "other": Profile(base=0.15, load=0.50, nominal_uph=100.0, noise=0.03),
 }
+
+
+def hourly_coefficients(machine: Machine, *, factor: float = 1.0) -> dict[str, float]:
+    """Return the hourly energy model a baseline fitted on this machine's records should find.
+
+    ``energy_kwh = intercept_kwh + kwh_per_unit * production_count
+    + heat_kwh_per_degree_hour * max(0, heat_balance_c - T)
+    + cool_kwh_per_degree_hour * max(0, T - cool_balance_c)`` per hour (see the module
+    docstring). A slope of 0 means the machine has no such term (its balance point is then
+    meaningless). `factor` is an efficiency change (`generate`'s ``efficiency_changes``): it
+    scales every energy term.
+
+    Examples
+    --------
+    >>> from schemas.machines import machine_by_id
+    >>> boiler = machine_by_id("c0000000-0000-0000-0000-000000000007")
+    >>> truth = hourly_coefficients(boiler)
+    >>> truth["intercept_kwh"], truth["kwh_per_unit"], truth["heat_kwh_per_degree_hour"]
+    (12.0, 0.025, 9.0)
+    >>> truth["heat_balance_c"], truth["cool_kwh_per_degree_hour"]
+    (15.0, 0.0)
+    >>> hourly_coefficients(boiler, factor=1.25)["intercept_kwh"]
+    15.0
+    """
+    p = PROFILES.get(machine.type, PROFILES["other"])
+    r = machine.rated_power_kw * factor
+    return {
+        "intercept_kwh": r * p.base,
+        "kwh_per_unit": r * p.load / p.nominal_uph,
+        "heat_balance_c": p.heat_balance_c,
+        "heat_kwh_per_degree_hour": r * p.heat_per_c,
+        "cool_balance_c": p.cool_balance_c,
+        "cool_kwh_per_degree_hour": r * p.cool_per_c,
+    }
 
 
 class Label(msgspec.Struct, frozen=True, kw_only=True):
@@ -440,6 +494,7 @@ def generate(
     anomalies: bool = True,
     anomaly_rate_per_day: float = 4.0,
     interval_scale: float = 1.0,
+    efficiency_changes: Mapping[str, tuple[datetime, float]] | None = None,
 ) -> Simulation:
     """Simulate `machines` from `start` for `duration`; pure and deterministic for a seed.
 
@@ -460,6 +515,10 @@ def generate(
     interval_scale
         Multiplies each machine's ``data_interval_seconds``. At 1 the interval is clamped to
         [1, 30] s; otherwise it is used as is (rounded to the microsecond).
+    efficiency_changes
+        ``{machine_id: (when, factor)}``: from `when` (tz-aware) on, that machine's power (the
+        whole generating function) is multiplied by `factor` (> 0; 1.25 is 25 % less
+        efficient). Every id must be among `machines`.
 
     Returns
     -------
@@ -477,10 +536,22 @@ def generate(
     >>> sim = generate(start=datetime(2026, 1, 5, tzinfo=UTC), duration=timedelta(days=14))
     >>> sorted({lab.kind for lab in sim.labels}) == sorted(KINDS)
     True
+
+    A machine 25 % less efficient from 09:00 on:
+
+    >>> motor = [m for m in MACHINES if m.type == "motor"]
+    >>> t0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    >>> def power(changes):
+    ...     sim = generate(start=t0, duration=timedelta(hours=2), machines=motor,
+    ...                    anomalies=False, efficiency_changes=changes)
+    ...     return [r.power_kw for r in sim.readings]
+    >>> before, after = power(None), power({motor[0].id: (t0 + timedelta(hours=1), 1.25)})
+    >>> before[:120] == after[:120], round(after[120] / before[120], 3)
+    (True, 1.25)
     """
     return _generate(seed=seed, window=0, start=start, duration=duration, machines=machines,
                      anomalies=anomalies, rate_per_day=anomaly_rate_per_day,
-                     interval_scale=interval_scale)
+                     interval_scale=interval_scale, efficiency_changes=efficiency_changes)
 
 
 def _generate(
@@ -493,10 +564,12 @@ def _generate(
     anomalies: bool,
     rate_per_day: float,
     interval_scale: float,
+    efficiency_changes: Mapping[str, tuple[datetime, float]] | None = None,
 ) -> Simulation:
     if start.tzinfo is None or start.utcoffset() is None:
         msg = "start must be timezone-aware"
         raise ValueError(msg)
+    efficiency = _efficiency(efficiency_changes, machines)
     if duration < timedelta(0):
         msg = "duration must not be negative"
         raise ValueError(msg)
@@ -522,12 +595,35 @@ def _generate(
     weather = _weather(seed)
     streams = [
         _machine_stream(m, seed=seed, window=window, start=start, step_us=step, n_total=n,
-                        events=events, weather=weather)
+                        events=events, weather=weather, efficiency=efficiency.get(m.id))
         for m, step, n, events in zip(machines, steps, n_total, plans, strict=True)
     ]
     readings = heapq.merge(*streams, key=attrgetter("timestamp"))
     intervals = {m.id: step / _US for m, step in zip(machines, steps, strict=True)}
     return Simulation(readings=readings, labels=labels, intervals=intervals)
+
+
+def _efficiency(
+    changes: Mapping[str, tuple[datetime, float]] | None, machines: Sequence[Machine]
+) -> dict[str, tuple[float, float]]:
+    """Validate `efficiency_changes`: machine id -> (POSIX seconds, factor)."""
+    if not changes:
+        return {}
+    known = {m.id for m in machines}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        msg = f"efficiency_changes name machines that are not simulated: {unknown}"
+        raise ValueError(msg)
+    out: dict[str, tuple[float, float]] = {}
+    for mid, (when, factor) in changes.items():
+        if when.tzinfo is None or when.utcoffset() is None:
+            msg = f"efficiency change time of {mid} must be timezone-aware"
+            raise ValueError(msg)
+        if not (math.isfinite(factor) and factor > 0):
+            msg = f"efficiency factor of {mid} must be a positive number, got {factor}"
+            raise ValueError(msg)
+        out[mid] = (_epoch_us(when.astimezone(UTC)) / _US, float(factor))
+    return out
 
 
 def _epoch_us(ts: datetime) -> int:
@@ -544,6 +640,7 @@ def _machine_stream(
     n_total: int,
     events: list[_Event],
     weather: _Sines,
+    efficiency: tuple[float, float] | None = None,
 ) -> Iterator[Reading]:
     """One machine's readings, generated a chunk at a time (vectorised), yielded lazily."""
     profile = PROFILES.get(machine.type, PROFILES["other"])
@@ -570,6 +667,8 @@ def _machine_stream(
         load_uph = throughput.copy()  # the throughput the power follows
 
         mult = np.ones(n)
+        if efficiency is not None:  # (from, factor): the whole generating function scales
+            mult = np.where(t >= efficiency[0], efficiency[1], 1.0)
         stuck: list[tuple[int, int]] = []
         for e in events:
             lo, hi = max(e.i0, c0) - c0, min(e.i1, c0 + n) - c0
@@ -662,17 +761,20 @@ _LOG_EVERY_S = 60.0
 def _simulations(
     seed: int, start: datetime, duration: timedelta | None, anomalies: bool,
     rate_per_day: float = 4.0,
+    efficiency_changes: Mapping[str, tuple[datetime, float]] | None = None,
 ) -> Iterator[Simulation]:
     """Yield the finite run as one simulation, or an unbounded run as one-day windows."""
     if duration is not None:
         yield _generate(seed=seed, window=0, start=start, duration=duration, machines=MACHINES,
-                        anomalies=anomalies, rate_per_day=rate_per_day, interval_scale=1.0)
+                        anomalies=anomalies, rate_per_day=rate_per_day, interval_scale=1.0,
+                        efficiency_changes=efficiency_changes)
         return
     window = 0
     while True:
         yield _generate(seed=seed, window=window, start=start + window * _WINDOW,
                         duration=_WINDOW, machines=MACHINES, anomalies=anomalies,
-                        rate_per_day=rate_per_day, interval_scale=1.0)
+                        rate_per_day=rate_per_day, interval_scale=1.0,
+                        efficiency_changes=efficiency_changes)
         window += 1
 
 
@@ -698,6 +800,7 @@ async def run(
     stop: asyncio.Event | None = None,
     backfill: timedelta = timedelta(0),
     anomaly_rate_per_day: float = 4.0,
+    efficiency_changes: Mapping[str, tuple[datetime, float]] | None = None,
 ) -> int:
     """Produce simulated readings to ``enms.readings``, paced at `speed`; return how many.
 
@@ -726,6 +829,9 @@ async def run(
         starts: detectors are warm and the dashboard is busy from the first minute.
     anomaly_rate_per_day
         Injected anomalies per simulated day, plant-wide.
+    efficiency_changes
+        Passed to `generate`: ``{machine_id: (when, factor)}`` scales a machine's power from
+        `when` on.
     """
     if start is None:
         start = datetime.now(UTC).replace(microsecond=0)  # the simulator's only clock read
@@ -740,7 +846,9 @@ async def run(
         t0 = last_log = loop.time()
         logged = 0
         pacing = False
-        for window, sim in enumerate(_simulations(seed, start, duration, anomalies, anomaly_rate_per_day)):
+        sims = _simulations(seed, start, duration, anomalies, anomaly_rate_per_day,
+                            efficiency_changes)
+        for window, sim in enumerate(sims):
             if labels_path is not None:
                 write_labels(sim.labels, labels_path, append=window > 0)
             for r in sim.readings:

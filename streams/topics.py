@@ -15,6 +15,9 @@ ANOMALIES = "enms.anomalies"
 TRAINING = "enms.training"
 METRICS = "enms.metrics"
 ALERTS = "enms.alerts"
+ENERGY_HOURLY = "enms.energy.hourly"
+MODELS = "enms.models"
+COMMANDS = "enms.commands"
 
 #: Topics whose events the bridge forwards to Redis and WebSocket clients.
 OUTPUT_TOPICS = (ANOMALIES, TRAINING, METRICS, ALERTS)
@@ -41,6 +44,12 @@ class TopicSpec:
     name: str
     partitions: int
     compacted: bool = False
+    #: Kept forever (training reads history from it); otherwise the broker default (7 days).
+    keep_forever: bool = False
+    #: Records carry their event time as Kafka timestamp (replay seeks by time). The broker
+    #: refuses timestamps over an hour ahead by default, and simulated or back-filled data
+    #: can be, so that limit is lifted on these topics.
+    event_time: bool = False
 
 
 def catalogue(readings_partitions: int) -> tuple[TopicSpec, ...]:
@@ -56,10 +65,17 @@ def catalogue(readings_partitions: int) -> tuple[TopicSpec, ...]:
     """
     n = readings_partitions
     return (
-        TopicSpec(READINGS, n),
+        TopicSpec(READINGS, n, event_time=True),
         TopicSpec(READINGS_DLQ, 1),
         TopicSpec(ANOMALIES, n),
         TopicSpec(TRAINING, n),
         TopicSpec(METRICS, n),
         TopicSpec(ALERTS, 1),
+        # Training data: replayable, so kept.
+        TopicSpec(ENERGY_HOURLY, n, keep_forever=True, event_time=True),
+        # The model registry: one record per (machine, model type, version) and one
+        # activation pointer per (machine, model type); compaction keeps exactly those.
+        TopicSpec(MODELS, 1, compacted=True),
+        # Training commands: one partition, so jobs run one at a time, in order.
+        TopicSpec(COMMANDS, 1),
     )

@@ -36,7 +36,9 @@ async def test_bad_records_are_dead_lettered_and_scoring_goes_on(app) -> None:  
     dlq = AsyncMock()
     sends = {name: AsyncMock() for name in agent_module.output_topics}
     changelog = MagicMock()  # the table's changelog write (needs a started producer)
+    hourly = AsyncMock()
     with patch.object(agent_module.dlq_topic, "send", dlq), \
+            patch.object(agent_module.energy_hourly_topic, "send", hourly), \
             patch.object(agent_module.scorers, "on_key_set", changelog), \
             patch.dict(agent_module.output_topics,
                        {k: AsyncMock(send=v) for k, v in sends.items()}):
@@ -55,5 +57,11 @@ async def test_bad_records_are_dead_lettered_and_scoring_goes_on(app) -> None:  
     anomalies = [orjson.loads(c.kwargs["value"]) for c in sends[topics.ANOMALIES].await_args_list]
     assert [a["value"] for a in anomalies] == [40.0]
     assert sends[topics.METRICS].await_count > 0
+    # 800 readings 10 s apart span 2 h 13 min: two closed hours went to enms.energy.hourly,
+    # each stamped with the end of its hour.
+    hours = [orjson.loads(c.kwargs["value"]) for c in hourly.await_args_list]
+    assert [h["readings"] for h in hours] == [360, 360]
+    assert hourly.await_args_list[0].kwargs["timestamp"] == datetime(
+        2026, 2, 2, 10, tzinfo=UTC).timestamp()
     # The new machine's scorer was written to the table (its changelog) when first seen.
     assert changelog.call_args_list[0].args[0] == M.encode()

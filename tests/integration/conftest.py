@@ -87,10 +87,13 @@ class Stack:
     def start_api(self) -> str:
         """Start an API process; return its base URL once its bridge owns partitions."""
         port = free_port()
-        self.start("api", ENMS_API_PORT=str(port))
+        proc = self.start("api", ENMS_API_PORT=str(port))
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_json(f"{base}/health", 2)["status"] == "healthy", 90,  # type: ignore[index]
-                   f"API {base} healthy")
+
+        def healthy() -> bool:
+            proc.check_alive()
+            return http_json(f"{base}/health", 2)["status"] == "healthy"  # type: ignore[index,no-any-return]
+        wait_until(healthy, 90, f"API {base} healthy")
         return base
 
     def stop(self) -> None:

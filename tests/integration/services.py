@@ -29,15 +29,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ProcessExited(AssertionError):
+    """A process a test waits on has died: no point waiting for the deadline."""
+
+
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):  # type: ignore[no-untyped-def]
     """Poll ``predicate`` until it returns a truthy value; fail with ``what`` at the deadline."""
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
+        try:
             last = predicate()
             if last:
                 return last
+        except ProcessExited:
+            raise
+        except Exception as e:  # noqa: BLE001 - not up yet; keep polling
+            last = e
         time.sleep(interval)
     msg = f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})"
     raise TimeoutError(msg)
@@ -109,14 +117,15 @@ class EnmsProcess:
     def wait_for_log(self, text: str, timeout: float) -> None:
         """Wait until the log contains ``text``; fail early if the process died."""
         def seen() -> bool:
-            if self.proc.poll() is not None:
-                msg = f"enms {self.command} exited ({self.proc.returncode}):\n{self.log_text()[-3000:]}"
-                raise RuntimeError(msg)
+            self.check_alive()
             return text in self.log_text()
-        try:
-            wait_until(seen, timeout, f"{text!r} in the log of enms {self.command}")
-        except RuntimeError as e:
-            raise AssertionError(str(e)) from None
+        wait_until(seen, timeout, f"{text!r} in the log of enms {self.command}")
+
+    def check_alive(self) -> None:
+        """Raise `ProcessExited` (with the log's tail) if the process has died."""
+        if self.proc.poll() is not None:
+            msg = f"enms {self.command} exited ({self.proc.returncode}):\n{self.log_text()[-3000:]}"
+            raise ProcessExited(msg)
 
 
 def http_json(url: str, timeout: float = 5.0) -> object:

@@ -440,3 +440,98 @@ async def test_run_stops_producer_when_cancelled(fake_producer: type[FakeProduce
     [producer] = fake_producer.instances
     assert producer.stopped
     assert producer.sent
+
+
+# --------------------------------------------------------------------------- efficiency changes
+
+
+def test_efficiency_change_scales_power_from_its_time_on() -> None:
+    boiler = BY_TYPE["boiler"]
+    when = MONDAY + timedelta(hours=30, seconds=15)  # between two 30-s readings
+    plain = list(generate(start=MONDAY, duration=timedelta(days=2), machines=[boiler],
+                          anomalies=False).readings)
+    changed = list(generate(start=MONDAY, duration=timedelta(days=2), machines=[boiler],
+                            anomalies=False,
+                            efficiency_changes={boiler.id: (when, 1.25)}).readings)
+    assert len(plain) == len(changed)
+    for a, b in zip(plain, changed, strict=True):
+        assert a.timestamp == b.timestamp
+        assert a.drivers().keys() == b.drivers().keys()
+        assert (a.production_count, a.outdoor_temp_c) == (b.production_count, b.outdoor_temp_c)
+        if a.timestamp < when:
+            assert a == b
+        else:
+            assert b.power_kw == pytest.approx(1.25 * a.power_kw, abs=2e-4)  # both rounded
+            assert b.energy_kwh == pytest.approx(1.25 * a.energy_kwh, abs=1e-6)
+
+
+def test_efficiency_change_keeps_other_machines_and_labels() -> None:
+    boiler = BY_TYPE["boiler"]
+    kw: dict[str, Any] = {"start": MONDAY, "duration": timedelta(hours=6),
+                          "anomaly_rate_per_day": 40.0}
+    plain = generate(**kw)
+    changed = generate(**kw, efficiency_changes={boiler.id: (MONDAY, 0.8)})
+    assert plain.labels == changed.labels
+    for a, b in zip(plain.readings, changed.readings, strict=True):
+        if a.machine_id != boiler.id:
+            assert a == b
+        else:
+            assert a.timestamp == b.timestamp
+
+
+def test_efficiency_change_is_validated() -> None:
+    motor = BY_TYPE["motor"]
+    ok = {"start": MONDAY, "duration": timedelta(minutes=1), "machines": [motor]}
+    with pytest.raises(ValueError, match="not simulated"):
+        generate(**ok, efficiency_changes={BY_TYPE["boiler"].id: (MONDAY, 1.2)})
+    with pytest.raises(ValueError, match="timezone-aware"):
+        generate(**ok, efficiency_changes={motor.id: (datetime(2026, 1, 5), 1.2)})  # noqa: DTZ001
+    for factor in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="positive"):
+            generate(**ok, efficiency_changes={motor.id: (MONDAY, factor)})
+
+
+def test_hourly_coefficients_are_the_profile_in_hourly_terms() -> None:
+    for m in MACHINES:
+        p = PROFILES[m.type]
+        c = p.coefficients(m.rated_power_kw)
+        truth = simulator.hourly_coefficients(m)
+        assert truth["intercept_kwh"] == pytest.approx(c["base_kw"])  # kW for one hour
+        assert truth["kwh_per_unit"] == pytest.approx(c["kw_per_unit"])  # per unit/h for 1 h
+        assert truth["heat_kwh_per_degree_hour"] == pytest.approx(c["heat_kw_per_c"])
+        assert truth["cool_kwh_per_degree_hour"] == pytest.approx(c["cool_kw_per_c"])
+        assert (truth["heat_balance_c"], truth["cool_balance_c"]) == (
+            p.heat_balance_c, p.cool_balance_c)
+        scaled = simulator.hourly_coefficients(m, factor=1.25)
+        assert scaled["intercept_kwh"] == pytest.approx(1.25 * truth["intercept_kwh"])
+        assert scaled["heat_balance_c"] == truth["heat_balance_c"]
+
+
+def test_hourly_energy_follows_the_hourly_coefficients() -> None:
+    """Hourly sums of clean readings obey the documented hourly model to within about 1 %."""
+    boiler = BY_TYPE["boiler"]
+    sim = generate(start=MONDAY, duration=timedelta(days=2), machines=[boiler],
+                   anomalies=False)
+    truth = simulator.hourly_coefficients(boiler)
+    hours: dict[datetime, list[Reading]] = defaultdict(list)
+    for r in sim.readings:
+        hours[r.timestamp.replace(minute=0, second=0)].append(r)
+    for rs in hours.values():
+        energy = sum(r.energy_kwh for r in rs)
+        count = sum(_f(r.production_count) for r in rs)
+        temp = statistics.mean(_f(r.outdoor_temp_c) for r in rs)
+        expected = (truth["intercept_kwh"] + truth["kwh_per_unit"] * count
+                    + truth["heat_kwh_per_degree_hour"] * max(0.0, truth["heat_balance_c"] - temp))
+        assert energy == pytest.approx(expected, rel=0.03)
+
+
+async def test_run_passes_efficiency_changes_through(fake_producer: type[FakeProducer]) -> None:
+    start = MONDAY + timedelta(hours=9)
+    changes = {MACHINES[2].id: (start + timedelta(seconds=30), 2.0)}
+    n = await simulator.run(Settings(), speed=0, start=start, duration=timedelta(minutes=1),
+                            anomalies=False, efficiency_changes=changes)
+    [producer] = fake_producer.instances
+    expected = list(generate(start=start, duration=timedelta(minutes=1), anomalies=False,
+                             efficiency_changes=changes).readings)
+    assert n == len(expected)
+    assert [decode_reading(value) for _, _, value in producer.sent] == expected

@@ -1,0 +1,173 @@
+"""Run training jobs from ``enms.commands``: load, fit, validate, register; report progress."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import faust
+import msgspec
+
+from detectors.baseline import fit_baseline
+from schemas.events import (
+    EVENT_NAMESPACE,
+    DeadLetter,
+    Event,
+    ModelActivated,
+    ModelTrained,
+    TrainCommand,
+    TrainingCompleted,
+    TrainingFailed,
+    TrainingProgress,
+    TrainingStarted,
+    encode,
+    registry_key,
+    stable_event_id,
+)
+from streams.app import app, commands_topic, dlq_topic, jobs_view, models_topic, output_topics
+from streams.app import registry_view, settings
+from schemas.machines import MACHINES
+from streams.history import load_hourly
+from streams.topics import TRAINING
+
+log = logging.getLogger(__name__)
+_decode = msgspec.json.Decoder(TrainCommand)
+
+
+class Job:
+    """Builds one job's events (stable ids: a re-run after a crash repeats, not adds)."""
+
+    def __init__(self, cmd: TrainCommand) -> None:
+        self.cmd = cmd
+
+    def _common(self, event_type: str, *parts: object) -> dict[str, object]:
+        c = self.cmd
+        return {"event_id": stable_event_id(event_type, c.training_job_id, *parts),
+                "occurred_at": datetime.now(UTC), "machine_id": c.machine_id,
+                "training_job_id": c.training_job_id, "job_id": c.training_job_id,
+                "model_type": c.model_type}
+
+    def started(self) -> TrainingStarted:
+        return TrainingStarted(**self._common("training_started"),  # type: ignore[arg-type]
+                               trigger_type=self.cmd.trigger_type, reason=self.cmd.reason)
+
+    def progress(self, stage: str, pct: float, message: str) -> TrainingProgress:
+        return TrainingProgress(**self._common("training_progress", stage),  # type: ignore[arg-type]
+                                stage=stage, progress_pct=pct, message=message)
+
+    def completed(self, version: int, accepted: bool, reasons: list[str],
+                  metrics: dict[str, object]) -> TrainingCompleted:
+        return TrainingCompleted(**self._common("training_completed"),  # type: ignore[arg-type]
+                                 version=version, accepted=accepted, reasons=reasons,
+                                 metrics=metrics)
+
+    def failed(self, error: str) -> TrainingFailed:
+        return TrainingFailed(**self._common("training_failed"),  # type: ignore[arg-type]
+                              error=error, error_message=error)
+
+
+async def emit(e: Event) -> None:
+    """Send a training event, keyed by machine."""
+    await output_topics[TRAINING].send(key=(e.machine_id or "").encode(), value=encode(e))
+
+
+async def fit_with_progress(job: Job, rows: list, version: int) -> object:  # type: ignore[type-arg]
+    """Fit in a thread (the event loop keeps serving) and relay its stages as events."""
+    loop = asyncio.get_running_loop()
+    stages: asyncio.Queue[tuple[str, float, str]] = asyncio.Queue()
+    c = job.cmd
+    fut = loop.run_in_executor(None, lambda: fit_baseline(
+        rows, machine_id=c.machine_id, version=version,
+        model_id=str(uuid.uuid5(EVENT_NAMESPACE, f"model|{c.training_job_id}")),
+        training_job_id=c.training_job_id, trained_at=datetime.now(UTC), drivers=c.drivers,
+        progress=lambda s, p, m: loop.call_soon_threadsafe(stages.put_nowait, (s, p, m))))
+    while not fut.done() or not stages.empty():
+        getter = asyncio.ensure_future(stages.get())
+        await asyncio.wait({fut, getter}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            stage, pct, message = getter.result()
+            # The fit reports 0-100 of its own work: that is 20-90 % of the job (data loading
+            # before it, registering after it).
+            await emit(job.progress(stage, round(20.0 + 0.7 * pct, 1), message))
+        else:
+            getter.cancel()
+    return await fut
+
+
+async def run(cmd: TrainCommand) -> None:
+    """One job, from start to its single terminal event."""
+    job = Job(cmd)
+    await emit(job.started())
+    try:
+        rows = await load_hourly(settings, cmd.machine_id, cmd.start, cmd.end)
+        if cmd.start is None and rows:  # the newest window_days of data
+            cutoff = rows[-1].hour_start - timedelta(days=cmd.window_days)
+            rows = [r for r in rows if r.hour_start > cutoff]
+        await emit(job.progress("data_loaded", 20.0,
+                                f"{len(rows)} hours of {cmd.machine_id} loaded"))
+        version = registry_view.registry.next_version(cmd.machine_id, cmd.model_type)
+        model = await fit_with_progress(job, rows, version)
+    except ValueError as e:  # InsufficientData, bad drivers: the job's own fault
+        await emit(job.failed(str(e)))
+        return
+    except Exception as e:
+        log.exception("training job %s failed", cmd.training_job_id)
+        await emit(job.failed(f"internal error: {e!r}"))
+        return
+    now = datetime.now(UTC)
+    trained = ModelTrained(event_id=stable_event_id("model_trained", model.model_id),  # type: ignore[attr-defined]
+                           occurred_at=now, machine_id=cmd.machine_id,
+                           model_type=cmd.model_type, version=version, model=model)  # type: ignore[arg-type]
+    await models_topic.send(key=registry_key(cmd.machine_id, cmd.model_type, version).encode(),
+                            value=encode(trained))
+    if model.accepted and cmd.activation == "auto":  # type: ignore[attr-defined]
+        prev = registry_view.registry.active.get((cmd.machine_id, cmd.model_type))
+        activated = ModelActivated(
+            event_id=stable_event_id("model_activated", model.model_id),  # type: ignore[attr-defined]
+            occurred_at=now, machine_id=cmd.machine_id, model_type=cmd.model_type,
+            version=version, model_id=model.model_id, previous_version=prev,  # type: ignore[attr-defined]
+            reason=f"passed acceptance ({cmd.trigger_type} training)")
+        await models_topic.send(key=registry_key(cmd.machine_id, cmd.model_type).encode(),
+                                value=encode(activated))
+    m = model.metrics  # type: ignore[attr-defined]
+    await emit(job.completed(version, model.accepted, list(model.reasons), {  # type: ignore[attr-defined]
+        "version": version, "model_id": model.model_id, "kind": model.kind,  # type: ignore[attr-defined]
+        "r_squared": m.r_squared, "cv_rmse": m.cv_rmse_validation, "nmbe": m.nmbe_validation,
+        "samples": m.training_samples, "activated": model.accepted and cmd.activation == "auto"}))  # type: ignore[attr-defined]
+
+
+@app.agent(commands_topic)
+async def train_models(stream: faust.StreamT[bytes]) -> None:
+    """Commands in (one partition: one job at a time), training events out."""
+    async for event in stream.events():
+        try:
+            cmd = _decode.decode(event.message.value)
+        except msgspec.MsgspecError as e:
+            await dlq_topic.send(key=event.message.key, value=encode(DeadLetter(
+                source_topic=event.message.topic, source_partition=event.message.partition,
+                source_offset=event.message.offset, key=None,
+                value=bytes(event.message.value).decode("utf-8", "replace"), reason=str(e),
+                field="$", failed_at=datetime.now(UTC))))
+            continue
+        await asyncio.wait_for(registry_view.ready.wait(), 60)
+        await asyncio.wait_for(jobs_view.ready.wait(), 60)
+        done = jobs_view.jobs.jobs.get(cmd.training_job_id)
+        if done is not None and done.terminal:
+            continue  # re-delivered after its end (worker died before committing)
+        await run(cmd)
+
+
+if settings.retrain_schedule_s > 0:
+
+    @app.timer(settings.retrain_schedule_s, on_leader=True)
+    async def scheduled_retrain() -> None:
+        """Retrain every machine's baseline on schedule (default weekly), by the same path."""
+        now = datetime.now(UTC)
+        for m in MACHINES:
+            cmd = TrainCommand(
+                training_job_id=str(uuid.uuid5(EVENT_NAMESPACE, f"scheduled|{m.id}|{now.isoformat()}")),
+                machine_id=m.id, trigger_type="scheduled", reason="scheduled retrain",
+                window_days=settings.retrain_window_days, requested_at=now)
+            await commands_topic.send(key=m.id.encode(), value=encode(cmd))

@@ -1,0 +1,105 @@
+"""Shared by the baseline and model-performance views: views, commands, parameters."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from api.errors import not_found, unprocessable
+from api.keys import CONN, SETTINGS
+from detectors.registry import Job, Jobs, Registry
+from schemas.events import TrainCommand, encode
+from schemas.machines import Machine, machine_by_id
+from streams.topics import COMMANDS
+
+MODEL_TYPES = ("baseline",)
+TRIGGER_TYPES = ("manual", "scheduled", "drift")
+
+
+def unavailable(what: str) -> web.HTTPError:
+    """503: a dependency is not connected yet."""
+    return web.HTTPServiceUnavailable(text=f'{{"detail": "{what} not available yet"}}',
+                                      content_type="application/json")
+
+
+async def registry(request: web.Request) -> Registry:
+    """The model registry view, once it has caught up with the log."""
+    view = request.app[CONN].registry
+    if view is None:
+        raise unavailable("model registry")
+    await view.ready.wait()
+    return view.registry
+
+
+async def jobs(request: web.Request) -> Jobs:
+    """The training jobs view, once caught up."""
+    view = request.app[CONN].jobs
+    if view is None:
+        raise unavailable("training jobs view")
+    await view.ready.wait()
+    return view.jobs
+
+
+def machine_param(value: str | None, where: str = "query") -> Machine:
+    """A known machine from a request parameter: 422 when missing, 404 when unknown."""
+    if not value:
+        raise unprocessable("machine_id", "field required", (where,))
+    m = machine_by_id(value)
+    if m is None:
+        raise not_found(f"machine {value} not found")
+    return m
+
+
+def choice(value: str | None, field: str, allowed: tuple[str, ...], default: str) -> str:
+    """A parameter from a fixed set (422 naming the allowed values)."""
+    v = value or default
+    if v not in allowed:
+        raise unprocessable(field, f"must be one of {', '.join(allowed)}; got {v!r}", ("query",))
+    return v
+
+
+def time_param(value: str | None, field: str, where: str = "query") -> datetime | None:
+    """ISO 8601 time; naive means UTC; 422 when malformed."""
+    if value is None or value == "":
+        return None
+    try:
+        t = datetime.fromisoformat(str(value))
+    except ValueError as e:
+        raise unprocessable(field, f"not an ISO 8601 time: {value!r}", (where,)) from e
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def pending(request: web.Request) -> dict[tuple[str, str], tuple[str, datetime]]:
+    """Jobs this process queued that the log has not shown started yet."""
+    return request.app[CONN].pending
+
+
+def running_job(request: web.Request, js: Jobs, machine_id: str, model_type: str) -> str | None:
+    """Id of a job of this machine and type that is queued or running, if any."""
+    job: Job | None = js.running(machine_id, model_type)
+    if job is not None:
+        return job.training_job_id
+    queued = pending(request).get((machine_id, model_type))
+    if queued is None:
+        return None
+    job_id, at = queued
+    known = js.jobs.get(job_id)
+    if (known is not None and known.terminal) or datetime.now(UTC) - at > timedelta(minutes=10):
+        del pending(request)[(machine_id, model_type)]
+        return None
+    return job_id
+
+
+async def queue_training(request: web.Request, cmd_fields: dict[str, object]) -> TrainCommand:
+    """Put a training command on ``enms.commands``; remember it as pending."""
+    producer = request.app[CONN].producer
+    if producer is None:
+        raise unavailable("Kafka producer")
+    settings = request.app[SETTINGS]
+    cmd = TrainCommand(training_job_id=str(uuid.uuid4()), requested_at=datetime.now(UTC),
+                       window_days=settings.retrain_window_days, **cmd_fields)  # type: ignore[arg-type]
+    await producer.send_and_wait(COMMANDS, key=cmd.machine_id.encode(), value=encode(cmd))
+    pending(request)[(cmd.machine_id, cmd.model_type)] = (cmd.training_job_id, cmd.requested_at)
+    return cmd
