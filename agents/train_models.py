@@ -155,8 +155,14 @@ async def train_models(stream: faust.StreamT[bytes]) -> None:
         await asyncio.wait_for(jobs_view.ready.wait(), 60)
         done = jobs_view.jobs.jobs.get(cmd.training_job_id)
         if done is not None and done.terminal:
+            log.info("training job %s already ended (%s); skipped", cmd.training_job_id,
+                     done.status)
             continue  # re-delivered after its end (worker died before committing)
+        log.info("training job %s (%s, %s) from %s[%s]@%s", cmd.training_job_id,
+                 cmd.machine_id, cmd.trigger_type, event.message.topic,
+                 event.message.partition, event.message.offset)
         await run(cmd)
+        log.info("training job %s done", cmd.training_job_id)
 
 
 if settings.retrain_schedule_s > 0:

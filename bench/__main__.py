@@ -33,10 +33,10 @@ from typing import Any
 
 import orjson
 
-from bench import e2e, throughput
+from bench import baseline_fit, e2e, throughput
 from bench.common import RESULTS_DIR, log, machine_info, passthrough_env, services
 
-PHASES = ("core", "e2e", "worker")
+PHASES = ("core", "baseline", "e2e", "worker")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,6 +131,12 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
                     f"({c['score_us_per_reading']:.1f} µs/reading)"))
         out.append(("`decode_reading` (msgspec, validated)",
                     f"{c['decode_us_per_reading']:.2f} µs/reading"))
+    b = results.get("baseline_fit")
+    if b:
+        out.append((f"Baseline fit of one machine on a year of hourly data ({b['rows']:,} rows, "
+                    f"all candidates; {b['machine']}, chose {b['kind']})",
+                    f"{b['fit_seconds_median'] * 1000:.0f} ms (median); "
+                    f"validated CV(RMSE) {b['cv_rmse_validation']:.2f} %"))
     return out
 
 
@@ -197,6 +203,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log("core: score_stream and decode_reading in-process ...")
         results["core"] = throughput.core(readings, repeats=repeats)
         log(f"core: {results['core']['score_readings_per_s']} readings/s")
+    if "baseline" in phases:
+        log("baseline: fitting one machine's baseline on a year of hourly data ...")
+        results["baseline_fit"] = baseline_fit.measure(repeats=1 if args.quick else 5)
+        log(f"baseline: {results['baseline_fit']['fit_seconds_median']:.3f} s per fit")
     if "e2e" in phases or "worker" in phases:
         run_dir = Path(tempfile.mkdtemp(prefix="enms-bench-"))
         try:

@@ -46,6 +46,8 @@ class Settings:
     fetch_max_wait_ms: int = 20
     session_timeout_s: float = 10.0
     heartbeat_interval_s: float = 1.0
+    #: Where a new worker group starts reading: "earliest" processes the history.
+    consumer_offset_reset: str = "earliest"
     #: Readings taken from the stream per batch, and the longest a partial batch waits.
     batch_max: int = 500
     batch_within_s: float = 0.002

@@ -87,6 +87,8 @@ class LogView:
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             end = await consumer.end_offsets(tps)
+            log.info("view of %s: catching up to offsets %s", self.topic,
+                     {tp.partition: end[tp] for tp in tps})
             if all(end[tp] == 0 for tp in tps):
                 self.ready.set()
             while True:
@@ -102,7 +104,8 @@ class LogView:
                                               rec.topic, rec.partition, rec.offset)
                     self._changed.notify_all()
                 if not self.ready.is_set() and all(
-                        await consumer.position(tp) >= end[tp] for tp in tps):
+                        [await consumer.position(tp) >= end[tp] for tp in tps]):
+                    log.info("view of %s: ready (%d records)", self.topic, self.applied)
                     self.ready.set()
         finally:
             await consumer.stop()

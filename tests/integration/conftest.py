@@ -76,10 +76,12 @@ class Stack:
         self.env = env
         self.logs = logs
         self.procs: list[EnmsProcess] = []
+        self._started = 0
 
     def start(self, command: str, **extra: str) -> EnmsProcess:
         env = dict(self.env, **extra)
-        name = f"{command}-{len(self.procs)}"
+        name = f"{command}-{self._started}"
+        self._started += 1
         p = EnmsProcess(command, env, self.logs / f"{name}.log")
         self.procs.append(p)
         return p
@@ -114,9 +116,15 @@ def bridge_partitions(base: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def stack(base_env: dict[str, str], run_dir: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    logs = run_dir / request.module.__name__.rsplit(".", 1)[-1]
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    logs = run_dir / module
     logs.mkdir(exist_ok=True)
-    s = Stack(base_env, logs)
+    # Each module gets its own worker group, changelog and bridge group, starting at the
+    # end of the shared topics: no state or backlog leaks from one module into the next.
+    env = dict(base_env, ENMS_APP_ID=f"{base_env['ENMS_APP_ID']}-{module}",
+               ENMS_BRIDGE_GROUP_ID=f"{base_env['ENMS_BRIDGE_GROUP_ID']}-{module}",
+               ENMS_CONSUMER_OFFSET_RESET="latest")
+    s = Stack(env, logs)
     try:
         yield s
     finally:

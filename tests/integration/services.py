@@ -114,6 +114,13 @@ class EnmsProcess:
         stop_process(self.proc)
         self._log.close()
 
+    def kill(self) -> None:
+        """SIGKILL: a crash, no clean shutdown."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self._log.close()
+
     def wait_for_log(self, text: str, timeout: float) -> None:
         """Wait until the log contains ``text``; fail early if the process died."""
         def seen() -> bool:
