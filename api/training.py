@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from aiohttp import web
 
 from api.errors import not_found, unprocessable
 from api.keys import CONN, SETTINGS
 from detectors.registry import Job, Jobs, Registry
+from streams.views import LogView
 from schemas.events import TrainCommand, encode
 from schemas.machines import Machine, machine_by_id
 from streams.topics import COMMANDS
 
+V = TypeVar("V", bound=LogView)
 MODEL_TYPES = ("baseline",)
 TRIGGER_TYPES = ("manual", "scheduled", "drift")
 
@@ -24,22 +28,25 @@ def unavailable(what: str) -> web.HTTPError:
                                       content_type="application/json")
 
 
+async def _caught_up(view: V | None, what: str) -> V:
+    """The view once it has caught up with its topic; 503 if it cannot within 30 s."""
+    if view is None:
+        raise unavailable(what)
+    try:
+        await asyncio.wait_for(view.ready.wait(), 30)
+    except TimeoutError as e:
+        raise unavailable(what) from e
+    return view
+
+
 async def registry(request: web.Request) -> Registry:
     """The model registry view, once it has caught up with the log."""
-    view = request.app[CONN].registry
-    if view is None:
-        raise unavailable("model registry")
-    await view.ready.wait()
-    return view.registry
+    return (await _caught_up(request.app[CONN].registry, "model registry")).registry
 
 
 async def jobs(request: web.Request) -> Jobs:
     """The training jobs view, once caught up."""
-    view = request.app[CONN].jobs
-    if view is None:
-        raise unavailable("training jobs view")
-    await view.ready.wait()
-    return view.jobs
+    return (await _caught_up(request.app[CONN].jobs, "training jobs view")).jobs
 
 
 def machine_param(value: str | None, where: str = "query") -> Machine:
