@@ -99,7 +99,8 @@ async def post_readings(request: web.Request) -> web.Response:
     if producer is None:
         raise web.HTTPServiceUnavailable(text="Kafka producer not available")
     futures = [
-        await producer.send(READINGS, key=r.machine_id.encode(), value=encode_reading(r))
+        await producer.send(READINGS, key=r.machine_id.encode(), value=encode_reading(r),
+                            timestamp_ms=int(r.timestamp.timestamp() * 1000))
         for r in readings
     ]
     await asyncio.gather(*futures)

@@ -866,7 +866,9 @@ async def run(
                             return sent
                 elif sent % 1000 == 0:
                     await asyncio.sleep(0)  # let stop/cancel in when sending flat out
-                await producer.send(READINGS, key=r.machine_id.encode(), value=encode_reading(r))
+                # Record time = reading time: a replay can seek the topic by event time.
+                await producer.send(READINGS, key=r.machine_id.encode(), value=encode_reading(r),
+                                    timestamp_ms=int(r.timestamp.timestamp() * 1000))
                 sent += 1
                 if now - last_log >= _LOG_EVERY_S:
                     log.info("simulator: %d readings sent in the last %.0f s (%d in all); "

@@ -24,7 +24,8 @@ class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
 
-    async def send(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[None]:
+    async def send(self, topic: str, key: bytes, value: bytes,
+                   timestamp_ms: int | None = None) -> asyncio.Future[None]:
         self.sent.append((topic, key, value))
         f: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         f.set_result(None)

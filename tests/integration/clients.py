@@ -115,6 +115,7 @@ def steady_readings(machine_id: str, start: datetime, count: int, *, level: floa
 
 async def send_readings(p: AIOKafkaProducer, topic: str, readings: list[Reading]) -> None:
     """Produce readings keyed by machine, and wait for the acks."""
-    futs = [await p.send(topic, key=r.machine_id.encode(), value=encode_reading(r))
+    futs = [await p.send(topic, key=r.machine_id.encode(), value=encode_reading(r),
+                         timestamp_ms=int(r.timestamp.timestamp() * 1000))
             for r in readings]
     await asyncio.gather(*futs)

@@ -357,15 +357,20 @@ class FakeProducer:
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs
         self.sent: list[tuple[str, bytes, bytes]] = []
+        self.timestamps: list[int] = []
         self.started = self.stopped = False
         FakeProducer.instances.append(self)
 
     async def start(self) -> None:
         self.started = True
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> None:
+    async def send(self, topic: str, value: bytes, key: bytes, timestamp_ms: int) -> None:
         assert self.started and not self.stopped
+        # The record time is the reading's own time (replay seeks by it).
+        reading_time = datetime.fromisoformat(msgspec.json.decode(value)["timestamp"])
+        assert timestamp_ms == int(reading_time.timestamp() * 1000)
         self.sent.append((topic, key, value))
+        self.timestamps.append(timestamp_ms)
 
     async def stop(self) -> None:
         self.stopped = True

@@ -1,0 +1,288 @@
+"""Online detectors for one numeric feature, tuned on NAB (see `streams.evaluate`).
+
+`AnomalyLikelihood` turns robust prediction errors at a few timescales into a raw surprise
+in [0, 1] and reports how unlikely the *recent average* of that surprise is against its own
+long-run distribution (Numenta's "anomaly likelihood" idea), on a log scale.
+
+Examples
+--------
+>>> det = AnomalyLikelihood("v")
+>>> for i in range(600):
+...     det.learn_one({"v": 10.0 + (i % 7) * 0.1})
+>>> det.score_one({"v": 30.0}) > 0.5 > det.score_one({"v": 10.3})
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+from detectors.base import AnomalyDetector, Features
+
+_LOG_EPS = math.log(1e-10)
+
+
+def _alpha(half_life: float, n: float) -> float:
+    # Early on weigh like a plain mean, later like an EW mean with the given half-life.
+    return max(1.0 - 0.5 ** (1.0 / half_life), 1.0 / (n + 1.0))
+
+
+class AnomalyLikelihood(AnomalyDetector):
+    """Multi-timescale robust surprise, scored by its tail probability (anomaly likelihood).
+
+    Raw surprise of a value ``v`` (before learning it):
+
+    - level: ``|v - m_slow| / s_slow`` (robust EW mean and mean absolute deviation, slow);
+    - step: ``|v - m_fast| / s_err`` (fast EW mean as a one-step forecast, scaled by the
+      EW mean absolute forecast error);
+    - shift: ``|m_short - m_slow| / s_slow`` (the mean of the last ``short`` values against
+      the long-run level, times ``sqrt(short)`` like a t statistic).
+
+    Each is squashed with ``tanh(z / scale)``; the raw surprise is their maximum. The last
+    ``average`` raw surprises are averaged, and compared with the mean and standard
+    deviation of the raw surprise over the last ``history`` rows: ``q = P(Z > z)`` of a
+    Gaussian, and ``score = log(q + 1e-10) / log(1e-10)`` in [0, 1].
+
+    Parameters
+    ----------
+    feature
+        Name of the feature scored.
+    fast_half_life, slow_half_life
+        Half-lives of the fast forecast and of the slow level, in rows.
+    short
+        Rows in the short mean of the shift term.
+    average
+        Rows averaged before the tail probability (Numenta uses 10).
+    history
+        Rows of raw surprise behind the long-run mean and deviation.
+    scale
+        z at which a squashed term reaches tanh(1) = 0.76.
+    warmup
+        Rows before any non-zero score.
+    seed
+        Unused (the detector is deterministic); kept for the common interface.
+
+    Examples
+    --------
+    >>> det = AnomalyLikelihood("v", history=200)
+    >>> for i in range(400):
+    ...     det.learn_one({"v": 5.0 + (i % 3)})
+    >>> round(det.score_one({"v": 6.0}), 2)
+    0.0
+    >>> det.score_one({"v": 60.0}) > 0.5
+    True
+    """
+
+    def __init__(
+        self,
+        feature: str = "value",
+        fast_half_life: float = 3.0,
+        slow_half_life: float = 500.0,
+        short: int = 6,
+        average: int = 10,
+        history: int = 2000,
+        scale: float = 4.0,
+        warmup: int = 100,
+        seed: int = 0,
+    ) -> None:
+        self.feature = feature
+        self.fast_half_life = fast_half_life
+        self.slow_half_life = slow_half_life
+        self.short = short
+        self.average = average
+        self.history = history
+        self.scale = scale
+        self.warmup = warmup
+        self.seed = seed
+
+    # -- state -------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        s = self.__dict__.get("_s")
+        if s is None:
+            s = {
+                "n": 0, "m_fast": 0.0, "m_slow": 0.0, "mad_slow": 0.0, "mad_err": 0.0,
+                "recent": deque(maxlen=self.short),
+                "raw_recent": deque(maxlen=self.average), "raw_hist": deque(),
+                "sum": 0.0, "sumsq": 0.0, "memo": None,
+            }
+            self.__dict__["_s"] = s
+        return s
+
+    def _raw(self, s: dict[str, Any], v: float) -> float:
+        if s["n"] < 2:
+            return 0.0
+        floor = 1e-9 + 1e-6 * abs(s["m_slow"])
+        s_slow = 1.2533 * max(s["mad_slow"], floor)
+        s_err = 1.2533 * max(s["mad_err"], floor)
+        level = abs(v - s["m_slow"]) / s_slow
+        step = abs(v - s["m_fast"]) / s_err
+        recent = s["recent"]
+        m_short = (sum(recent) + v) / (len(recent) + 1)
+        shift = abs(m_short - s["m_slow"]) / s_slow * math.sqrt(len(recent) + 1) / 2.0
+        z = max(level, step, shift)
+        return math.tanh(z / self.scale)
+
+    def _step(self, v: float) -> tuple[float, float]:
+        """(raw surprise, score) of ``v`` from the current state; memoised per row."""
+        s = self._state()
+        memo = s["memo"]
+        if memo is not None and memo[0] == s["n"] and memo[1] == v:
+            return memo[2], memo[3]
+        raw = self._raw(s, v)
+        score = 0.0
+        hist = s["raw_hist"]
+        if s["n"] >= self.warmup and len(hist) >= 2:
+            k = len(hist)
+            mean = s["sum"] / k
+            var = max(s["sumsq"] / k - mean * mean, 0.0)
+            sd = max(math.sqrt(var), 1e-4)
+            rr = s["raw_recent"]
+            avg = (sum(rr) + raw - (rr[0] if len(rr) == rr.maxlen else 0.0)) / min(
+                len(rr) + 1, self.average)
+            q = 0.5 * math.erfc((avg - mean) / sd / math.sqrt(2.0))
+            score = min(1.0, max(0.0, math.log(q + 1e-10) / _LOG_EPS))
+        s["memo"] = (s["n"], v, raw, score)
+        return raw, score
+
+    # -- interface ---------------------------------------------------------------------
+    def score_one(self, x: Features) -> float:  # noqa: D102
+        v = x.get(self.feature)
+        if v is None or not math.isfinite(v):
+            return 0.0
+        return self._step(float(v))[1]
+
+    def learn_one(self, x: Features) -> None:  # noqa: D102
+        v = x.get(self.feature)
+        if v is None or not math.isfinite(v):
+            return
+        v = float(v)
+        raw, _ = self._step(v)
+        s = self._state()
+        n = s["n"]
+        if n == 0:
+            s["m_fast"] = s["m_slow"] = v
+        else:
+            s["mad_err"] += _alpha(self.slow_half_life, n) * (abs(v - s["m_fast"]) - s["mad_err"])
+            a_slow = _alpha(self.slow_half_life, n)
+            s["mad_slow"] += a_slow * (abs(v - s["m_slow"]) - s["mad_slow"])
+            s["m_slow"] += a_slow * (v - s["m_slow"])
+            s["m_fast"] += _alpha(self.fast_half_life, n) * (v - s["m_fast"])
+        s["recent"].append(v)
+        s["raw_recent"].append(raw)
+        hist = s["raw_hist"]
+        hist.append(raw)
+        s["sum"] += raw
+        s["sumsq"] += raw * raw
+        if len(hist) > self.history:
+            old = hist.popleft()
+            s["sum"] -= old
+            s["sumsq"] -= old * old
+        s["n"] = n + 1
+        s["memo"] = None
+
+
+class HotellingT2(AnomalyDetector):
+    """Hotelling T² (squared Mahalanobis distance) of several features, smoothed, in [0, 1].
+
+    Multivariate, so strictly not "univariate"; it lives here until a
+    ``detectors/multivariate.py`` exists. The mean and covariance are learned with Welford's
+    updates from the first ``fit_rows`` rows learned (``None``: from every row), with a
+    ridge of ``ridge`` times each variance. Every learned row also feeds an exponential
+    smoother of T² (half-life ``smooth_half_life``); the score squashes the smoothed T² of
+    the rows so far and ``x``: ``t / (t + scale * d)`` with ``d`` features.
+
+    Parameters
+    ----------
+    features
+        Names of the features, in order.
+    fit_rows
+        Rows the mean and covariance are fitted on; later rows only feed the smoother.
+    smooth_half_life
+        Half-life of the T² smoother, in rows (0: no smoothing).
+    ridge
+        Relative ridge added to the covariance diagonal.
+    scale
+        Smoothed T² per feature at which the score is 0.5.
+    seed
+        Unused (deterministic); kept for the common interface.
+
+    Examples
+    --------
+    >>> det = HotellingT2(("a", "b"), fit_rows=200, smooth_half_life=0)
+    >>> for i in range(200):
+    ...     det.learn_one({"a": float(i % 5), "b": float(i % 5) + (i % 2)})
+    >>> det.score_one({"a": 2.0, "b": 2.5}) < 0.5 < det.score_one({"a": 2.0, "b": 9.0})
+    True
+    """
+
+    def __init__(
+        self,
+        features: tuple[str, ...] | list[str],
+        fit_rows: int | None = 400,
+        smooth_half_life: float = 10.0,
+        ridge: float = 1e-3,
+        scale: float = 3.0,
+        seed: int = 0,
+    ) -> None:
+        self.features = tuple(features)
+        self.fit_rows = fit_rows
+        self.smooth_half_life = smooth_half_life
+        self.ridge = ridge
+        self.scale = scale
+        self.seed = seed
+
+    def _state(self) -> dict[str, Any]:
+        import numpy as np
+
+        s = self.__dict__.get("_s")
+        if s is None:
+            d = len(self.features)
+            s = {"n": 0, "mean": np.zeros(d), "m2": np.zeros((d, d)), "inv": None,
+                 "smooth": None}
+            self.__dict__["_s"] = s
+        return s
+
+    def _vector(self, x: Features) -> Any:
+        import numpy as np
+
+        return np.array([float(x.get(f) or 0.0) for f in self.features])
+
+    def t2(self, x: Features) -> float:
+        """Unsmoothed T² of ``x`` (0 before two rows are fitted)."""
+        import numpy as np
+
+        s = self._state()
+        if s["n"] < 2:
+            return 0.0
+        if s["inv"] is None:
+            cov = s["m2"] / (s["n"] - 1)
+            diag = np.diag(cov)
+            reg = self.ridge * np.where(diag > 0, diag, 1.0) + 1e-12
+            s["inv"] = np.linalg.pinv(cov + np.diag(reg))
+        d = self._vector(x) - s["mean"]
+        return float(max(d @ s["inv"] @ d, 0.0))
+
+    def _smoothed(self, t: float) -> float:
+        s = self._state()
+        if self.smooth_half_life <= 0 or s["smooth"] is None:
+            return t
+        a = 1.0 - 0.5 ** (1.0 / self.smooth_half_life)
+        return float(s["smooth"] + a * (t - s["smooth"]))
+
+    def score_one(self, x: Features) -> float:  # noqa: D102
+        t = self._smoothed(self.t2(x))
+        return t / (t + self.scale * len(self.features))
+
+    def learn_one(self, x: Features) -> None:  # noqa: D102
+        s = self._state()
+        if s["n"] >= 2:
+            s["smooth"] = self._smoothed(self.t2(x))
+        if self.fit_rows is None or s["n"] < self.fit_rows:
+            v = self._vector(x)
+            s["n"] += 1
+            delta = v - s["mean"]
+            s["mean"] = s["mean"] + delta / s["n"]
+            s["m2"] = s["m2"] + __import__("numpy").outer(delta, v - s["mean"])
+            s["inv"] = None
