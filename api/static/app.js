@@ -150,16 +150,24 @@
       return dd;
     }
     var energy = stat("Energy (interval)", "energy");
+    var enpi = stat("EnPI (actual / expected)", "enpi");
+    enpi.title = "Needs an active baseline: press Retrain baseline";
     var anomalies = stat("Anomalies (24 h)", "anomaly-count");
     anomalies.textContent = "0";
     var updated = stat("Updated", "updated");
 
+    // Retrain: a job through Kafka; its progress appears under Training jobs.
+    var retrain = el("button", "mc-retrain", "Retrain baseline");
+    retrain.type = "button";
+    retrain.addEventListener("click", function () { triggerRetrain(m, retrain); });
+
     card.appendChild(head); card.appendChild(power); card.appendChild(load);
-    card.appendChild(spark); card.appendChild(stats);
+    card.appendChild(spark); card.appendChild(stats); card.appendChild(retrain);
     machineList.appendChild(card);
     m.card = card;
     m.refs = { name: name, type: type, power: powerValue, loadFill: loadFill, line: line,
-               area: area, energy: energy, anomalies: anomalies, updated: updated };
+               area: area, energy: energy, enpi: enpi, anomalies: anomalies,
+               updated: updated };
   }
 
   function drawSparkline(m) {
@@ -195,6 +203,11 @@
       }
     }
     m.refs.energy.textContent = isNum(d.energy_kwh) ? fmt(d.energy_kwh, 2) + " kWh" : "\u2014";
+    if (isNum(d.enpi)) {
+      m.refs.enpi.textContent = fmt(d.enpi, 3) +
+        (isNum(d.cusum_kwh) ? " \u00b7 CUSUM " + fmt(d.cusum_kwh, 1) + " kWh" : "");
+      m.refs.enpi.classList.toggle("enpi-high", d.enpi > 1.05);
+    }
     m.refs.updated.textContent = fmtTime(d.timestamp || d.occurred_at);
     m.card.classList.remove("flash");
     void m.card.offsetWidth; // restart the CSS animation
@@ -405,6 +418,30 @@
     clearTimeout(t._timer);
     t.classList.add("leaving");
     setTimeout(function () { t.remove(); }, 200);
+  }
+
+  function triggerRetrain(m, button) {
+    var url = new URL("api/v1/model-performance/retrain/trigger", BASE);
+    url.searchParams.set("model_type", "baseline");
+    url.searchParams.set("machine_id", m.id);
+    url.searchParams.set("trigger_type", "manual");
+    url.searchParams.set("reason", "dashboard");
+    button.disabled = true;
+    fetch(url.toString(), { method: "POST", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b }; }); })
+      .then(function (res) {
+        if (!res.ok) {
+          var detail = res.body && res.body.detail;
+          showToast("error", "Retrain refused: " + m.name,
+                    typeof detail === "string" ? detail : JSON.stringify(detail), 8000);
+        } else if (res.body.triggered) {
+          showToast("info", "Retrain queued: " + m.name, "job " + res.body.training_job_id, 5000);
+        } else {
+          showToast("warning", "Already training: " + m.name, "job " + res.body.training_job_id, 5000);
+        }
+      })
+      .catch(function (e) { showToast("error", "Retrain failed: " + m.name, String(e), 8000); })
+      .then(function () { button.disabled = false; });
   }
 
   function showToast(kind, title, body, ms) {

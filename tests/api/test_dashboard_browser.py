@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from aiohttp import web
 from playwright.async_api import (
@@ -313,6 +314,22 @@ async def test_metric_updates_machine_card(open_live: OpenLive, server: Dashboar
     points = card.locator("svg.sparkline polyline")
     await expect(points).to_have_attribute(
         "points", re.compile(r"^\S+,\S+ \S+,\S+$"), timeout=WAIT_MS)
+
+
+async def test_enpi_and_retrain_button(open_live: OpenLive, server: DashboardServer) -> None:
+    page = await open_live()
+    card = page.locator(f'.machine-card[data-machine-id="{COMPRESSOR.id}"]')
+    await expect(card).to_be_visible(timeout=WAIT_MS)
+    m = msgspec.structs.replace(metric(COMPRESSOR.id, 42.5), expected_energy_kwh=0.6,
+                                enpi=1.181, cusum_kwh=3.25)
+    await server.publish(m)
+    await expect(card.locator(".enpi")).to_have_text("1.181 · CUSUM 3.3 kWh", timeout=WAIT_MS)
+    await expect(card.locator(".enpi")).to_have_class(re.compile("enpi-high"))
+    # This server has no Kafka: the trigger is refused (503), and the page says so.
+    await card.locator("button.mc-retrain").click()
+    toast = page.locator("#toasts .toast-error")
+    await expect(toast).to_contain_text("Retrain refused", timeout=WAIT_MS)
+    await expect(toast).to_contain_text("not available")
 
 
 async def test_reconnects_after_server_restart(
