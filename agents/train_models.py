@@ -161,8 +161,40 @@ async def train_models(stream: faust.StreamT[bytes]) -> None:
         log.info("training job %s (%s, %s) from %s[%s]@%s", cmd.training_job_id,
                  cmd.machine_id, cmd.trigger_type, event.message.topic,
                  event.message.partition, event.message.offset)
-        await run(cmd)
+        _running.add(cmd.training_job_id)
+        try:
+            await run(cmd)
+        finally:
+            _running.discard(cmd.training_job_id)
         log.info("training job %s done", cmd.training_job_id)
+
+
+_running: set[str] = set()
+
+
+@app.timer(10.0, on_leader=True)
+async def fail_stale_jobs() -> None:
+    """Fail jobs that went silent: their worker died and no replay resumed them.
+
+    Normally a crashed job is resumed (its command was not committed, so it is delivered
+    again); this is the backstop that keeps a job from showing "running" forever.
+    """
+    if not jobs_view.ready.is_set():
+        return
+    now = datetime.now(UTC)
+    for job in list(jobs_view.jobs.jobs.values()):
+        if job.terminal or job.training_job_id in _running or job.updated_at is None:
+            continue
+        silent = (now - job.updated_at).total_seconds()
+        if silent < settings.job_stale_after_s:
+            continue
+        log.warning("training job %s silent for %.0f s; failing it", job.training_job_id, silent)
+        await emit(TrainingFailed(
+            event_id=stable_event_id("training_failed", job.training_job_id), occurred_at=now,
+            machine_id=job.machine_id, training_job_id=job.training_job_id,
+            job_id=job.training_job_id, model_type=job.model_type,
+            error=f"no progress for {silent:.0f} s: the worker running it stopped",
+            error_message="worker stopped"))
 
 
 if settings.retrain_schedule_s > 0:

@@ -78,6 +78,8 @@ class Settings:
     drift_policy: str = "auto"
     #: Scheduled retrain of every machine's baseline, in seconds (default weekly; 0 = off).
     retrain_schedule_s: float = 604800.0
+    #: A job with no event for this long is failed (its worker died and nothing resumed it).
+    job_stale_after_s: float = 300.0
     #: How long POST /baseline/train waits for its job.
     training_timeout_s: float = 120.0
 

@@ -16,7 +16,9 @@ from tests.integration.services import http_json, wait_until
 from tests.integration.test_training import DAYS, T0, post, seed_hourly, training_events
 
 pytestmark = pytest.mark.integration
-ENV = {"ENMS_RETRAIN_WINDOW_DAYS": "35"}
+# A silent job is failed after 20 s (the default 300 s is for real workers): either the
+# restarted worker resumes the crashed job, or the backstop fails it; never "running".
+ENV = {"ENMS_RETRAIN_WINDOW_DAYS": "35", "ENMS_JOB_STALE_AFTER_S": "20"}
 #: HVAC (heating and cooling): test_training uses the boiler, and the topics are shared.
 MACHINE = "c0000000-0000-0000-0000-000000000002"
 
