@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from api.bridge import BridgeStats, Subscribe
 from api.hub import Hub
 from streams.settings import Settings
-from streams.views import JobsView, RegistryView
+from streams.views import AnomaliesView, JobsView, RegistryView
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Connections:
     redis: aioredis.Redis | None = None
     registry: RegistryView | None = None
     jobs: JobsView | None = None
+    anomalies: AnomaliesView | None = None
     #: Training jobs this process queued that the log has not shown yet: (machine, type) ->
     #: (job id, queued at); closes the gap between a trigger and its training_started.
     pending: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)

@@ -12,6 +12,8 @@ from datetime import datetime
 
 from schemas.energy import BaselineModel
 from schemas.events import (
+    AnomalyDetected,
+    AnomalyResolved,
     Event,
     ModelActivated,
     ModelRolledBack,
@@ -149,3 +151,40 @@ class Jobs:
             if (job.machine_id, job.model_type) == (machine_id, model_type) and not job.terminal:
                 return job
         return None
+
+
+@dataclass
+class Anomaly:
+    """An anomaly and its resolution, as the log tells them."""
+
+    event: AnomalyDetected
+    resolved_at: datetime | None = None
+    resolution_notes: str | None = None
+
+
+class Anomalies:
+    """Anomalies folded from ``enms.anomalies`` (online and batch detections)."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Anomaly] = {}
+
+    def apply(self, e: Event) -> None:
+        """Fold one event of the anomalies topic."""
+        if isinstance(e, AnomalyDetected):
+            self.by_id.setdefault(e.event_id, Anomaly(e))
+        elif isinstance(e, AnomalyResolved) and e.anomaly_id in self.by_id:
+            a = self.by_id[e.anomaly_id]
+            a.resolved_at, a.resolution_notes = e.occurred_at, e.resolution_notes
+
+    def query(self, *, machine_id: str | None = None, severity: str | None = None,
+              start: datetime | None = None, end: datetime | None = None,
+              resolved: bool | None = None, limit: int = 50) -> list[Anomaly]:
+        """Newest first, filtered."""
+        out = [a for a in self.by_id.values()
+               if (machine_id is None or a.event.machine_id == machine_id)
+               and (severity is None or a.event.severity == severity)
+               and (start is None or a.event.occurred_at >= start)
+               and (end is None or a.event.occurred_at <= end)
+               and (resolved is None or (a.resolved_at is not None) == resolved)]
+        out.sort(key=lambda a: a.event.occurred_at, reverse=True)
+        return out[:limit]

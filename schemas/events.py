@@ -81,6 +81,15 @@ class AnomalyDetected(Event, frozen=True, kw_only=True, tag="anomaly_detected"):
     explanation: str = ""
 
 
+class AnomalyResolved(Event, frozen=True, kw_only=True, tag="anomaly_resolved"):
+    """An operator resolved an anomaly (``PUT /anomaly/{id}/resolve``)."""
+
+    TOPIC: ClassVar[str] = "enms.anomalies"
+
+    anomaly_id: str
+    resolution_notes: str = ""
+
+
 class MetricUpdated(Event, frozen=True, kw_only=True, tag="metric_updated"):
     """Per-machine figures over one event-time interval."""
 
@@ -169,6 +178,7 @@ class SystemAlert(Event, frozen=True, kw_only=True, tag="system_alert"):
 
 AnyEvent = (
     AnomalyDetected
+    | AnomalyResolved
     | MetricUpdated
     | TrainingStarted
     | TrainingProgress
@@ -178,7 +188,7 @@ AnyEvent = (
 )
 EVENT_TYPES: dict[str, type[Event]] = {
     str(t.__struct_config__.tag): t
-    for t in (AnomalyDetected, MetricUpdated, TrainingStarted, TrainingProgress,
+    for t in (AnomalyDetected, AnomalyResolved, MetricUpdated, TrainingStarted, TrainingProgress,
               TrainingCompleted, TrainingFailed, SystemAlert)
 }
 _event_decoder = msgspec.json.Decoder(AnyEvent)

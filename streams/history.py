@@ -7,8 +7,10 @@ from datetime import datetime
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.energy import EnergyHourly
+from schemas.readings import Reading
 from streams import topics
 from streams.settings import Settings
 
@@ -63,5 +65,60 @@ async def load_hourly(settings: Settings, machine_id: str, start: datetime | Non
             wanted = [tp for tp in wanted if await consumer.position(tp) < end_offsets[tp]]
             await asyncio.sleep(0)
         return [rows[k] for k in sorted(rows)]
+    finally:
+        await consumer.stop()
+
+
+_reading = msgspec.json.Decoder(Reading)
+
+
+def partition_of(key: bytes, partitions: list[int]) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives a key, as producers use."""
+    return int(DefaultPartitioner()(key, partitions, partitions))
+
+
+async def load_readings(settings: Settings, machine_id: str, start: datetime,
+                        end: datetime) -> list[Reading]:
+    """One machine's readings with ``start <= timestamp < end`` from ``enms.readings``.
+
+    Reads only the machine's partition, from the offset of ``start`` (record time is the
+    reading's time) up to the first record at or after ``end``. Invalid records are skipped
+    (the worker already dead-lettered them); duplicates of one timestamp are kept once.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topics.READINGS)
+        if not parts:
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            parts = consumer.partitions_for_topic(topics.READINGS) or set()
+        if not parts:
+            return []
+        key = machine_id.encode()
+        tp = TopicPartition(topics.READINGS, partition_of(key, sorted(parts)))
+        consumer.assign([tp])
+        last = (await consumer.end_offsets([tp]))[tp]
+        found = (await consumer.offsets_for_times({tp: int(start.timestamp() * 1000)}))[tp]
+        if found is None:
+            return []
+        stop = (await consumer.offsets_for_times({tp: int(end.timestamp() * 1000)}))[tp]
+        stop_at = last if stop is None else stop.offset
+        consumer.seek(tp, found.offset)
+        out: dict[datetime, Reading] = {}
+        while await consumer.position(tp) < stop_at:
+            batch = await consumer.getmany(tp, timeout_ms=500, max_records=10000)
+            for rec in batch.get(tp, []):
+                if rec.offset >= stop_at:
+                    break
+                if rec.key != key:
+                    continue
+                try:
+                    r = _reading.decode(rec.value)
+                except msgspec.MsgspecError:
+                    continue
+                if start <= r.timestamp < end:
+                    out[r.timestamp] = r
+        return [out[t] for t in sorted(out)]
     finally:
         await consumer.stop()

@@ -28,6 +28,7 @@ OUTPUT_TOPICS = (ANOMALIES, TRAINING, METRICS, ALERTS)
 #: two apart by event_type.
 REDIS_CHANNELS = {
     "anomaly_detected": "anomaly.detected",
+    "anomaly_resolved": "anomaly.resolved",  # new: the old system had no resolve event
     "metric_updated": "metric.updated",
     "training_started": "training.started",
     "training_progress": "training.progress",

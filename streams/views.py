@@ -14,7 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from detectors.registry import Jobs, Registry
+from detectors.registry import Anomalies, Jobs, Registry
 from schemas.events import decode_event, decode_registry_event
 from streams import topics
 from streams.settings import Settings
@@ -126,3 +126,12 @@ class JobsView(LogView):
     def __init__(self, settings: Settings) -> None:
         self.jobs = Jobs()
         super().__init__(settings, topics.TRAINING, lambda _k, v: self.jobs.apply(decode_event(v)))
+
+
+class AnomaliesView(LogView):
+    """Anomalies and their resolutions, from ``enms.anomalies``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.anomalies = Anomalies()
+        super().__init__(settings, topics.ANOMALIES,
+                         lambda _k, v: self.anomalies.apply(decode_event(v)))
