@@ -50,6 +50,9 @@ for _ in $(seq 1 60); do
   .venv/bin/python -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=2)" \
     "http://$ENMS_API_HOST:$ENMS_API_PORT/health" 2>/dev/null && break; sleep 0.5
 done
+# 28 days of hourly history (as an older system would hand over), ending where the live
+# simulation starts: "Retrain baseline" on a machine card works at once.
+.venv/bin/enms seed-history --days 28d --before 6h >"$run/seed-history.log" 2>&1
 # Six simulated hours first at full speed (warms the detectors), then $speed x real time,
 # with 96 injected anomalies per simulated day (about 4 a minute at 60x).
 .venv/bin/enms simulate --speed "$speed" --backfill 6h --anomaly-rate 96 \
@@ -62,6 +65,8 @@ cat <<MSG
     Dashboard:  http://$ENMS_API_HOST:$ENMS_API_PORT/
     Health:     http://$ENMS_API_HOST:$ENMS_API_PORT/health
     Logs:       $run/{worker,api,simulator}.log   injected anomalies: $run/labels.jsonl
+  Try "Retrain baseline" on a machine card: a training job runs through Kafka, its progress
+  shows under Training jobs, and the card then shows the live EnPI and CUSUM.
   Press Ctrl-C to stop everything.
 
 MSG

@@ -93,6 +93,19 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seed_history(settings: Settings, args: argparse.Namespace) -> int:
+    """Put simulated hourly history of every machine on enms.energy.hourly."""
+    from streams import simulator
+
+    _logging(settings)
+    end = (args.end or datetime.now(UTC) - args.before).replace(minute=0, second=0,
+                                                                microsecond=0)
+    sent = asyncio.run(simulator.seed_hourly_history(
+        settings, seed=args.seed, start=end - args.days, end=end))
+    print(f"sent {sent} hourly records ({args.days.days} days up to {end.isoformat()})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (``enms --help``)."""
     p = argparse.ArgumentParser(prog="enms", description=__doc__)
@@ -115,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--anomaly-rate", type=float, default=4.0,
                    help="injected anomalies per simulated day, plant-wide (default 4)")
     s.set_defaults(fn=cmd_simulate)
+    h = sub.add_parser("seed-history", help="put simulated hourly energy history on "
+                       "enms.energy.hourly (so baselines can be trained at once)")
+    h.add_argument("--days", type=parse_duration, default=timedelta(days=28))
+    h.add_argument("--before", type=parse_duration, default=timedelta(0),
+                   help="history ends this long before now (match simulate --backfill)")
+    h.add_argument("--end", type=_parse_time, default=None, help="history ends here instead")
+    h.add_argument("--seed", type=int, default=42)
+    h.set_defaults(fn=cmd_seed_history)
     return p
 
 

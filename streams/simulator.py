@@ -879,3 +879,32 @@ async def run(
     finally:
         await producer.stop()
         log.info("simulator: stopped after %d readings", sent)
+
+
+async def seed_hourly_history(settings: Settings, *, seed: int, start: datetime,
+                              end: datetime) -> int:
+    """Simulate every machine at one reading a minute over [start, end) and produce the
+    hourly records to ``enms.energy.hourly`` (record time = hour end); return how many.
+
+    History as an older system would hand it over (hourly aggregates), so baselines can be
+    trained without waiting for weeks of live readings.
+    """
+    from detectors.hourly import hourly_records
+    from schemas.events import encode
+    from streams.topics import ENERGY_HOURLY
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20)
+    sent = 0
+    try:
+        await producer.start()
+        for m in MACHINES:
+            sim = generate(seed=seed, start=start, duration=end - start, machines=[m],
+                           anomalies=False, interval_scale=60.0 / m.data_interval_seconds)
+            for row in hourly_records(sim.readings, intervals={m.id: 60.0}):
+                ts = int((row.hour_start.timestamp() + 3600) * 1000)
+                await producer.send(ENERGY_HOURLY, key=m.id.encode(), value=encode(row),
+                                    timestamp_ms=ts)
+                sent += 1
+        return sent
+    finally:
+        await producer.stop()
