@@ -150,8 +150,8 @@
       return dd;
     }
     var energy = stat("Energy (interval)", "energy");
-    var enpi = stat("EnPI (actual / expected)", "enpi");
-    enpi.title = "Needs an active baseline: press Retrain baseline";
+    var enpi = stat("EnPI \u00b7 CUSUM", "enpi");
+    enpi.parentNode.title = "EnPI = actual / expected energy; CUSUM = sum of (actual - expected) since the baseline became active. Needs an active baseline: press Retrain baseline";
     var anomalies = stat("Anomalies (24 h)", "anomaly-count");
     anomalies.textContent = "0";
     var updated = stat("Updated", "updated");
