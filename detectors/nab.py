@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,6 +107,15 @@ class FileLabels:
         return w
 
 
+@lru_cache(maxsize=512)
+def _weights(labels: FileLabels, profile: Profile) -> tuple[NDArray[np.float64],
+                                                             NDArray[np.float64]]:
+    """(TP, FP) weights of a file, cached: a threshold sweep asks for them many times."""
+    tp, fp = labels.tp_weights(profile), labels.fp_weights(profile)
+    tp.flags.writeable = fp.flags.writeable = False
+    return tp, fp
+
+
 def score_detections(
     detected: ArrayLike, labels: FileLabels, profile: Profile = STANDARD
 ) -> float:
@@ -120,7 +130,7 @@ def score_detections(
     """
     d = np.asarray(detected, dtype=bool).copy()
     d[: labels.probation] = False
-    tp_w, fp_w = labels.tp_weights(profile), labels.fp_weights(profile)
+    tp_w, fp_w = _weights(labels, profile)
     total = float(fp_w[d].sum())
     for lo, hi in labels.windows:
         hits = np.flatnonzero(d[lo : hi + 1])
@@ -166,8 +176,8 @@ def _events(
     win = f.window_of_row()
     outside = (win < 0) & np.isfinite(s)
     vals = [s[outside]]
-    deltas = [f.fp_weights(profile)[outside]]
-    tp_w = f.tp_weights(profile)
+    tp_w, fp_w = _weights(f, profile)
+    deltas = [fp_w[outside]]
     for lo, hi in f.windows:
         seg = s[lo : hi + 1]
         if not np.isfinite(seg).any():

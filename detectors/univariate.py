@@ -6,7 +6,7 @@ long-run distribution (Numenta's "anomaly likelihood" idea), on a log scale.
 
 Examples
 --------
->>> det = AnomalyLikelihood("v")
+>>> det = AnomalyLikelihood("v", average=1)
 >>> for i in range(600):
 ...     det.learn_one({"v": 10.0 + (i % 7) * 0.1})
 >>> det.score_one({"v": 30.0}) > 0.5 > det.score_one({"v": 10.3})
@@ -66,12 +66,18 @@ class AnomalyLikelihood(AnomalyDetector):
 
     Examples
     --------
+    A single spike moves the average of ``average`` surprises a little; a sustained shift
+    moves it a lot:
+
     >>> det = AnomalyLikelihood("v", history=200)
     >>> for i in range(400):
     ...     det.learn_one({"v": 5.0 + (i % 3)})
     >>> round(det.score_one({"v": 6.0}), 2)
     0.0
-    >>> det.score_one({"v": 60.0}) > 0.5
+    >>> spike = det.score_one({"v": 60.0})
+    >>> for _ in range(5):
+    ...     det.learn_one({"v": 60.0})
+    >>> det.score_one({"v": 60.0}) > 4 * spike > 0.0
     True
     """
 
@@ -85,6 +91,8 @@ class AnomalyLikelihood(AnomalyDetector):
         history: int = 2000,
         scale: float = 4.0,
         warmup: int = 100,
+        period: float | None = None,
+        time_feature: str = "t",
         seed: int = 0,
     ) -> None:
         self.feature = feature
@@ -95,6 +103,8 @@ class AnomalyLikelihood(AnomalyDetector):
         self.history = history
         self.scale = scale
         self.warmup = warmup
+        self.period = period
+        self.time_feature = time_feature
         self.seed = seed
 
     # -- state -------------------------------------------------------------------------
@@ -106,11 +116,26 @@ class AnomalyLikelihood(AnomalyDetector):
                 "recent": deque(maxlen=self.short),
                 "raw_recent": deque(maxlen=self.average), "raw_hist": deque(),
                 "sum": 0.0, "sumsq": 0.0, "memo": None,
+                "lag": deque(), "mad_seas": 0.0, "n_seas": 0,
+                "seas_recent": deque(maxlen=self.short),
             }
             self.__dict__["_s"] = s
         return s
 
-    def _raw(self, s: dict[str, Any], v: float) -> float:
+    def _seasonal(self, s: dict[str, Any], v: float, t: float | None) -> float | None:
+        """``v`` minus the value one period earlier, or None (no period, or no such row)."""
+        if self.period is None or t is None:
+            return None
+        target = t - self.period
+        lag = s["lag"]
+        best = None
+        for tt, vv in lag:
+            if tt > target:
+                break
+            best = vv
+        return None if best is None else v - best
+
+    def _raw(self, s: dict[str, Any], v: float, t: float | None) -> float:
         if s["n"] < 2:
             return 0.0
         floor = 1e-9 + 1e-6 * abs(s["m_slow"])
@@ -122,15 +147,21 @@ class AnomalyLikelihood(AnomalyDetector):
         m_short = (sum(recent) + v) / (len(recent) + 1)
         shift = abs(m_short - s["m_slow"]) / s_slow * math.sqrt(len(recent) + 1) / 2.0
         z = max(level, step, shift)
+        r = self._seasonal(s, v, t)
+        if r is not None and s["n_seas"] >= self.warmup:
+            s_seas = 1.2533 * max(s["mad_seas"], floor)
+            seas = s["seas_recent"]
+            m_seas = (sum(seas) + r) / (len(seas) + 1)
+            z = max(z, abs(r) / s_seas, abs(m_seas) / s_seas * math.sqrt(len(seas) + 1) / 2.0)
         return math.tanh(z / self.scale)
 
-    def _step(self, v: float) -> tuple[float, float]:
+    def _step(self, v: float, t: float | None) -> tuple[float, float]:
         """(raw surprise, score) of ``v`` from the current state; memoised per row."""
         s = self._state()
         memo = s["memo"]
-        if memo is not None and memo[0] == s["n"] and memo[1] == v:
-            return memo[2], memo[3]
-        raw = self._raw(s, v)
+        if memo is not None and memo[:3] == (s["n"], v, t):
+            return memo[3], memo[4]
+        raw = self._raw(s, v, t)
         score = 0.0
         hist = s["raw_hist"]
         if s["n"] >= self.warmup and len(hist) >= 2:
@@ -143,23 +174,38 @@ class AnomalyLikelihood(AnomalyDetector):
                 len(rr) + 1, self.average)
             q = 0.5 * math.erfc((avg - mean) / sd / math.sqrt(2.0))
             score = min(1.0, max(0.0, math.log(q + 1e-10) / _LOG_EPS))
-        s["memo"] = (s["n"], v, raw, score)
+        s["memo"] = (s["n"], v, t, raw, score)
         return raw, score
+
+    def _time(self, x: Features) -> float | None:
+        t = x.get(self.time_feature)
+        return None if t is None else float(t)
 
     # -- interface ---------------------------------------------------------------------
     def score_one(self, x: Features) -> float:  # noqa: D102
         v = x.get(self.feature)
         if v is None or not math.isfinite(v):
             return 0.0
-        return self._step(float(v))[1]
+        return self._step(float(v), self._time(x))[1]
 
     def learn_one(self, x: Features) -> None:  # noqa: D102
         v = x.get(self.feature)
         if v is None or not math.isfinite(v):
             return
         v = float(v)
-        raw, _ = self._step(v)
+        t = self._time(x)
+        raw, _ = self._step(v, t)
         s = self._state()
+        r = self._seasonal(s, v, t)
+        if r is not None:
+            s["mad_seas"] += _alpha(self.slow_half_life, s["n_seas"]) * (abs(r) - s["mad_seas"])
+            s["n_seas"] += 1
+            s["seas_recent"].append(r)
+        if self.period is not None and t is not None:
+            lag = s["lag"]
+            lag.append((t, v))
+            while len(lag) >= 2 and lag[1][0] <= t - self.period:
+                lag.popleft()
         n = s["n"]
         if n == 0:
             s["m_fast"] = s["m_slow"] = v
