@@ -58,6 +58,8 @@ class ScoringConfig:
     threshold: float = 0.9
     min_z: float = 4.0
     max_leverage: float = 0.5
+    #: Identical power values in a row that mean a stuck meter (real meters jitter).
+    stuck_run: int = 8
     warmup: int = 300
     window_seconds: float = 7200.0
     max_consecutive: int = 30
@@ -124,6 +126,8 @@ class MachineScorer:
         self.expect = ExpectedPower(floor=0.05 * machine.rated_power_kw)
         self.seen = 0
         self.consecutive = 0
+        self._last_power: float | None = None
+        self._same = 0
         # Metric window (event time).
         self._bucket: int | None = None
         self._count = 0
@@ -261,12 +265,14 @@ class MachineScorer:
         drivers = r.drivers()
         score = self.detector.score_one(x)  # score first ...
         z = self.expect.z(drivers, r.power_kw)
-        flagged = (
-            self.seen >= self.config.warmup
+        self._same = self._same + 1 if r.power_kw == self._last_power else 0
+        self._last_power = r.power_kw
+        stuck = self._same + 1 == self.config.stuck_run  # report once, when the run is long
+        warm = self.seen >= self.config.warmup
+        flagged = warm and (stuck or (
+            abs(z) >= self.config.min_z
             and score >= self.config.threshold
-            and abs(z) >= self.config.min_z
-            and self.expect.leverage(drivers) <= self.config.max_leverage
-        )
+            and self.expect.leverage(drivers) <= self.config.max_leverage))
         self.seen += 1
         self.consecutive = self.consecutive + 1 if flagged else 0
         if not flagged or self.consecutive > self.config.max_consecutive:
@@ -274,16 +280,25 @@ class MachineScorer:
             self.expect.learn_one(drivers, r.power_kw)
         if flagged:
             self._anomalies += 1
-            events.append(self._anomaly_event(r, score, z, self.expect.predict(drivers)))
+            kind = "stuck" if stuck else ("off_shift" if z > 0 and not self._producing(
+                drivers) else "spike" if z > 0 else "drop")
+            events.append(self._anomaly_event(r, score, z, self.expect.predict(drivers), kind))
         return events
 
+    @staticmethod
+    def _producing(drivers: dict[str, float]) -> bool:
+        """Whether the reading says the machine was producing (True when it does not say)."""
+        for name in ("throughput_units_per_hour", "production_count"):
+            if name in drivers:
+                return drivers[name] > 0
+        return True
+
     def _anomaly_event(
-        self, r: Reading, score: float, z: float, expected: float | None
+        self, r: Reading, score: float, z: float, expected: float | None, kind: str
     ) -> AnomalyDetected:
         deviation = None
         if expected:
             deviation = round(100.0 * (r.power_kw - expected) / expected, 2)
-        kind = "spike" if z > 0 else "drop"
         ts = r.timestamp
         return AnomalyDetected(
             event_id=stable_event_id("anomaly_detected", self.machine_id, ts.isoformat(),

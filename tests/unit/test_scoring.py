@@ -119,3 +119,13 @@ def test_unknown_machine_is_refused() -> None:
 @pytest.mark.parametrize(("z", "sev"), [(2.0, "normal"), (-4.5, "warning"), (7, "critical")])
 def test_severity(z: float, sev: str) -> None:
     assert severity_of(z) == sev
+
+
+def test_a_stuck_meter_is_flagged_once() -> None:
+    s = MachineScorer(M, ScoringConfig(stuck_run=8))
+    run(s, readings(400))
+    frozen = [Reading(machine_id=M, timestamp=T0 + timedelta(seconds=30 * (400 + i)),
+                      power_kw=20.123, energy_kwh=0.1677) for i in range(30)]
+    flagged = anomalies(run(s, frozen))
+    assert [a.anomaly_type for a in flagged] == ["stuck"]
+    assert flagged[0].timestamp == frozen[7].timestamp  # the 8th identical value
