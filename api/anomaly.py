@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from aiohttp import web
 
-from api.errors import json_response, not_found, unprocessable
+from api.errors import json_object, json_response, not_found, unprocessable
 from api.keys import CONN, SETTINGS
 from api.training import _caught_up, machine_param, registry, time_param, unavailable
 from detectors.batch import detect_window
@@ -47,12 +47,7 @@ def row_json(a: Anomaly) -> dict[str, object]:
 @routes.post(f"{PREFIX}/detect")
 async def detect(request: web.Request) -> web.Response:
     """Isolation Forest over a period's hours, fitted on a reference period before it."""
-    try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError as e:
-        raise unprocessable("$", f"malformed JSON: {e}") from e
-    if not isinstance(body, dict):
-        raise unprocessable("$", "expected a JSON object")
+    body = await json_object(request)
     machine = machine_param(body.get("machine_id"), "body")
     start = time_param(body.get("start"), "start", "body")
     end = time_param(body.get("end"), "end", "body")

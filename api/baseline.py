@@ -9,7 +9,7 @@ import msgspec
 import orjson
 from aiohttp import web
 
-from api.errors import json_response, not_found, unprocessable
+from api.errors import json_object, json_response, not_found, unprocessable
 from api.keys import CONN, SETTINGS
 from api.training import (
     MODEL_TYPES,
@@ -44,20 +44,10 @@ def model_json(m: BaselineModel) -> dict[str, object]:
     return d
 
 
-async def _body(request: web.Request) -> dict[str, object]:
-    try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError as e:
-        raise unprocessable("$", f"malformed JSON: {e}") from e
-    if not isinstance(body, dict):
-        raise unprocessable("$", "expected a JSON object")
-    return body
-
-
 @routes.post(f"{PREFIX}/train")
 async def train(request: web.Request) -> web.Response:
     """Run a training job through Kafka and wait for it (``training_timeout_s``)."""
-    body = await _body(request)
+    body = await json_object(request)
     machine = machine_param(body.get("machine_id"), "body")  # type: ignore[arg-type]
     start = time_param(body.get("start_date"), "start_date", "body")  # type: ignore[arg-type]
     end = time_param(body.get("end_date"), "end_date", "body")  # type: ignore[arg-type]
@@ -139,7 +129,7 @@ def _active_or_404(reg, machine_id: str) -> BaselineModel:  # type: ignore[no-un
 @routes.post(f"{PREFIX}/predict")
 async def predict_view(request: web.Request) -> web.Response:
     """Expected energy of one hour for the given drivers, from the active baseline."""
-    body = await _body(request)
+    body = await json_object(request)
     machine = machine_param(body.get("machine_id"), "body")  # type: ignore[arg-type]
     feats = body.get("features") or {}
     if not isinstance(feats, dict):

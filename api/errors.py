@@ -32,3 +32,14 @@ def not_found(detail: str) -> web.HTTPError:
     """404 with a detail text."""
     return web.HTTPNotFound(text=orjson.dumps({"detail": detail}).decode(),
                             content_type="application/json")
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object; 422 when it is not one."""
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as e:
+        raise unprocessable("$", f"malformed JSON: {e}") from e
+    if not isinstance(body, dict):
+        raise unprocessable("$", "expected a JSON object")
+    return body

@@ -17,6 +17,22 @@ from streams.settings import Settings
 _hourly = msgspec.json.Decoder(EnergyHourly)
 
 
+async def _reader(settings: Settings, topic: str) -> tuple[AIOKafkaConsumer, set[int]]:
+    """A started consumer with no group, and the topic's partitions (empty if none)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - a new topic
+            parts = consumer.partitions_for_topic(topic) or set()
+    except BaseException:
+        await consumer.stop()
+        raise
+    return consumer, parts
+
+
 async def load_hourly(settings: Settings, machine_id: str, start: datetime | None = None,
                       end: datetime | None = None) -> list[EnergyHourly]:
     """Hourly records of one machine with ``start <= hour_start < end``, in time order.
@@ -27,14 +43,8 @@ async def load_hourly(settings: Settings, machine_id: str, start: datetime | Non
     timestamp, which the worker sets to the hour's end) and reads to the current end. A
     record replayed twice (at-least-once delivery) is kept once, the last one.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
+    consumer, parts = await _reader(settings, topics.ENERGY_HOURLY)
     try:
-        parts = consumer.partitions_for_topic(topics.ENERGY_HOURLY)
-        if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            parts = consumer.partitions_for_topic(topics.ENERGY_HOURLY) or set()
         tps = [TopicPartition(topics.ENERGY_HOURLY, p) for p in sorted(parts)]
         if not tps:
             return []
@@ -85,14 +95,8 @@ async def load_readings(settings: Settings, machine_id: str, start: datetime,
     reading's time) up to the first record at or after ``end``. Invalid records are skipped
     (the worker already dead-lettered them); duplicates of one timestamp are kept once.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
+    consumer, parts = await _reader(settings, topics.READINGS)
     try:
-        parts = consumer.partitions_for_topic(topics.READINGS)
-        if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            parts = consumer.partitions_for_topic(topics.READINGS) or set()
         if not parts:
             return []
         key = machine_id.encode()
