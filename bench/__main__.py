@@ -33,10 +33,10 @@ from typing import Any
 
 import orjson
 
-from bench import baseline_fit, e2e, throughput
+from bench import baseline_fit, detect, e2e, throughput
 from bench.common import RESULTS_DIR, log, machine_info, passthrough_env, services
 
-PHASES = ("core", "baseline", "e2e", "worker")
+PHASES = ("core", "baseline", "detect", "e2e", "worker")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,11 +126,18 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
                     ", ".join(others)))
     c = results.get("core")
     if c:
-        out.append((f"Scoring core `score_stream` in-process ({c['readings']:,} simulated "
-                    "readings)", f"{c['score_readings_per_s']:,} readings/s "
+        out.append((f"Online detector per core: scoring core `score_stream` in-process "
+                    f"({c['readings']:,} simulated readings)", f"{c['score_readings_per_s']:,} readings/s "
                     f"({c['score_us_per_reading']:.1f} µs/reading)"))
         out.append(("`decode_reading` (msgspec, validated)",
                     f"{c['decode_us_per_reading']:.2f} µs/reading"))
+    d = results.get("anomaly_detect")
+    if d:
+        out.append((f"`/anomaly/detect` batch detection, a week of 1-minute data "
+                    f"({d['window_readings']:,} readings, reference week before it; "
+                    "without the Kafka read)",
+                    f"{d['seconds_median'] * 1000:.0f} ms; {d['anomalies_on_clean']} anomalies "
+                    "on the clean week"))
     b = results.get("baseline_fit")
     if b:
         out.append((f"Baseline fit of one machine on a year of hourly data ({b['rows']:,} rows, "
@@ -207,6 +214,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log("baseline: fitting one machine's baseline on a year of hourly data ...")
         results["baseline_fit"] = baseline_fit.measure(repeats=1 if args.quick else 5)
         log(f"baseline: {results['baseline_fit']['fit_seconds_median']:.3f} s per fit")
+    if "detect" in phases:
+        log("detect: /anomaly/detect's batch detection on a week of 1-minute data ...")
+        results["anomaly_detect"] = detect.measure(repeats=1 if args.quick else 3)
+        log(f"detect: {results['anomaly_detect']['seconds_median']:.3f} s")
     if "e2e" in phases or "worker" in phases:
         run_dir = Path(tempfile.mkdtemp(prefix="enms-bench-"))
         try:

@@ -72,7 +72,7 @@ def core(readings: list[Reading], repeats: int = 1) -> dict[str, Any]:
         out = list(score_stream(readings, ScoringConfig()))
         score_s = min(score_s, time.perf_counter() - t)
         events = len(out)
-        anomalies = sum(1 for e in out if e.event_type == "anomaly_detected")
+        anomalies = sum(1 for e in out if getattr(e, "event_type", None) == "anomaly_detected")
         del out
         gc.collect()
         t = time.perf_counter()
