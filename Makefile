@@ -14,7 +14,8 @@ setup: ## install everything needed (venv, packages, Java, Maven, Redis, Kafka j
 demo: ## run Kafka, Redis, a worker, the API and the simulator; dashboard on :8080
 	scripts/demo.sh
 
-test: setup ## the whole suite; starts its own Kafka and Redis on free ports
+test: setup ## lint, then the whole suite; starts its own Kafka and Redis on free ports
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 test-unit: ## tests that need no Kafka, Redis or browser

@@ -26,9 +26,17 @@ from schemas.events import (
     registry_key,
     stable_event_id,
 )
-from streams.app import app, commands_topic, dlq_topic, jobs_view, models_topic, output_topics
-from streams.app import registry_view, settings
 from schemas.machines import MACHINES
+from streams.app import (
+    app,
+    commands_topic,
+    dlq_topic,
+    jobs_view,
+    models_topic,
+    output_topics,
+    registry_view,
+    settings,
+)
 from streams.history import load_hourly
 from streams.topics import TRAINING
 

@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaProducer
 
 from api import anomaly, baseline, model_performance, views, ws
 from api.bridge import BridgeStats, Subscribe, forward, redis_subscribe
-from api.keys import BRIDGE, CONN, HUB, SETTINGS, SUBSCRIBE, Connections
 from api.hub import Hub
+from api.keys import BRIDGE, CONN, HUB, SETTINGS, SUBSCRIBE, Connections
 from streams.admin import ensure_topics
 from streams.settings import Settings
 from streams.views import AnomaliesView, JobsView, RegistryView

@@ -12,10 +12,10 @@ from aiohttp import web
 from api.errors import not_found, unprocessable
 from api.keys import CONN, SETTINGS
 from detectors.registry import Job, Jobs, Registry
-from streams.views import LogView
 from schemas.events import TrainCommand, encode
 from schemas.machines import Machine, machine_by_id
 from streams.topics import COMMANDS
+from streams.views import LogView
 
 V = TypeVar("V", bound=LogView)
 MODEL_TYPES = ("baseline",)

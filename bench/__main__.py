@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    msg = f"signal {signum}"
+    raise KeyboardInterrupt(msg)
 
 
 # --------------------------------------------------------------------------- tables

@@ -439,8 +439,8 @@ class ForeignLoad:
     """CPU used by processes that are not this benchmark's, over a stretch of time.
 
     Ours: this process, its children (enms, redis-server) and anything whose command line
-    names the run folder (the Kafka broker); with an external broker or Redis, any. Another session's tests on the same two cores
-    skew the figures; this says by how much the machine was shared.
+    names the run folder (the Kafka broker); with an external broker or Redis, any. Other
+    work on the same two cores skews the figures; this says by how much the machine was shared.
     """
 
     def __init__(self, svc: Services) -> None:

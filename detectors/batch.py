@@ -4,8 +4,8 @@ The old service fitted Isolation Forest on the very window it scored, so about
 ``contamination`` of any window was flagged, clean or not. Here the forest is fitted on a
 *reference* period (by default the history before the window); ``contamination`` sets the
 score threshold from the reference scores (or the row lies outside the reference's range);
-and a row must also deviate by at least ``min_z`` robust standard deviations on a feature. A window like its reference yields
-nothing.
+and a row must also deviate by at least ``min_z`` robust standard deviations on a feature.
+A window like its reference yields nothing.
 """
 
 from __future__ import annotations

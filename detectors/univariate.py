@@ -99,10 +99,10 @@ class AnomalyLikelihood(AnomalyDetector):
     with a daily ``period`` and a 200-row alert hold. Against the earlier max-combined
     weekly configuration (standard 62.1 optimised / 60.6 frozen): ``scale=8`` and
     ``fast_half_life=6`` alone give 63.7 / 63.5, the mean of the terms then 66.4 / 65.1,
-    and ``history=3000`` with the daily period 67.8 / 66.1. Neighbouring settings (scale 6-12, history 2000-4000, fast
-    half-life 3, short 10, weekly period, hold 150) score 65.8-67.8 optimised and
-    63.6-66.1 frozen, so the choice is not a sharp optimum; a 250-row hold (63.9 / 59.0)
-    or no seasonal period (62.8 / 61.0) is clearly worse.
+    and ``history=3000`` with the daily period 67.8 / 66.1. Neighbouring settings
+    (scale 6-12, history 2000-4000, fast half-life 3, short 10, weekly period, hold 150)
+    score 65.8-67.8 optimised and 63.6-66.1 frozen, so the choice is not a sharp optimum;
+    a 250-row hold (63.9 / 59.0) or no seasonal period (62.8 / 61.0) is clearly worse.
     """
 
     def __init__(
@@ -122,7 +122,8 @@ class AnomalyLikelihood(AnomalyDetector):
     ) -> None:
         self.feature = feature
         if combine not in ("max", "mean"):
-            raise ValueError(f"combine must be 'max' or 'mean', not {combine!r}")
+            msg = f"combine must be 'max' or 'mean', not {combine!r}"
+            raise ValueError(msg)
         self.combine = combine
         self.fast_half_life = fast_half_life
         self.slow_half_life = slow_half_life

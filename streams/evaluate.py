@@ -530,8 +530,8 @@ def run_skab(data: Path, out: Path, only: str | None) -> int:
                          f"{_m(r.optimised[k][1])} | {_m(r.frozen[k])} |")
     lines += [
         "", f"**Chosen: `{best.config.name}`** = `{best.config.detector}"
-        f"({json.dumps(best.config.params)})`, threshold {th:.4f} (optimised on the anomaly files). Frozen in "
-        "`detectors/configs/skab.json`.", "",
+        f"({json.dumps(best.config.params)})`, threshold {th:.4f} (optimised on the anomaly "
+        "files). Frozen in `detectors/configs/skab.json`.", "",
         "Published (whole set, F1): Conv-AE 0.78, MSET 0.78, T2+Q 0.76, LSTM-AE 0.74, "
         "Isolation Forest 0.29.", "", "## Plots", "",
         "Channels as z-scores against the file's training rows; orange: labelled anomaly; "

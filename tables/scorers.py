@@ -1,9 +1,9 @@
 """Per-machine scoring state (`detectors.scoring.MachineScorer`), one entry per machine_id.
 
 The value is pickled (River models are plain Python objects). Writing the whole detector on
-every reading would put about 230 kB (pickled, measured) per reading on the changelog, so the agent mutates the
-object in place and writes it back every ``checkpoint_interval_s``: after a crash a machine's
-detector resumes from its last checkpoint and relearns the rest.
+every reading would put about 230 kB (pickled, measured) per reading on the changelog, so
+the agent mutates the object in place and writes it back every ``checkpoint_interval_s``:
+after a crash a machine's detector resumes from its last checkpoint and relearns the rest.
 
 ``use_partitioner=True``: the changelog partition is chosen from the key by the producer's
 partitioner (murmur2, as Kafka's Java client), the same that places a machine's readings, so

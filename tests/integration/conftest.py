@@ -16,7 +16,6 @@ import pytest
 
 from streams.settings import Settings
 from streams.topics import OUTPUT_TOPICS, catalogue
-
 from tests.integration.services import (
     EnmsProcess,
     free_port,

@@ -15,7 +15,6 @@ import pytest
 
 from schemas.events import AnomalyDetected, SystemAlert, encode
 from schemas.machines import MACHINES
-from streams import topics
 from tests.integration.clients import producer, ws_client
 from tests.integration.conftest import ALL_OUTPUT_PARTITIONS, Stack, bridge_partitions
 from tests.integration.services import wait_until

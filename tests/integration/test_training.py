@@ -13,7 +13,7 @@ from schemas.events import encode
 from schemas.machines import machine_by_id
 from streams import topics
 from streams.simulator import generate
-from tests.integration.clients import producer, send_readings, ws_client
+from tests.integration.clients import producer, ws_client
 from tests.integration.conftest import ALL_OUTPUT_PARTITIONS, Stack, bridge_partitions
 from tests.integration.services import http_json, wait_until
 

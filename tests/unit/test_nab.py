@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from detectors import nab
-from detectors.nab import FileLabels, PROFILES, STANDARD
+from detectors.nab import PROFILES, STANDARD, FileLabels
 
 # 100 rows: probation = min(floor(15.0), 750) = 15 rows. One window, rows 50..59 (W = 10).
 ONE = FileLabels(n_rows=100, windows=((50, 59),))
