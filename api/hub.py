@@ -25,7 +25,7 @@ TRAINING_TYPES = frozenset(
 #: all: the old `events` path got only system_alert, which this still includes.
 GROUPS: dict[str, frozenset[str] | None] = {
     "dashboard": None,
-    "anomalies": frozenset({"anomaly_detected", "anomaly_resolved"}),
+    "anomalies": frozenset({"anomaly_detected", "anomaly_episode", "anomaly_resolved"}),
     "training": TRAINING_TYPES,
     "events": None,
 }

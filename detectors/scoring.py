@@ -10,9 +10,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from detectors import baseline as bl
 from detectors.base import AnomalyDetector
 from detectors.drift import TabularCusum
+from detectors.episodes import EpisodeTracker
 from detectors.hourly import HourlyAggregator
 from detectors.online import ExpectedPower, HalfSpaceTreesDetector, RobustZScore
 from schemas.energy import BaselineModel, EnergyHourly
@@ -128,6 +131,7 @@ class MachineScorer:
         self.consecutive = 0
         self._last_power: float | None = None
         self._same = 0
+        self.episodes = EpisodeTracker()
         # Metric window (event time).
         self._bucket: int | None = None
         self._count = 0
@@ -261,6 +265,7 @@ class MachineScorer:
         """Score one reading (then learn from it unless flagged); return what it produced:
         events, and a closed hour's `EnergyHourly` record."""
         events = self._roll_metrics(r)
+        events.extend(self.episodes.on_time(r.timestamp))
         x = {METRIC: r.power_kw}
         drivers = r.drivers()
         score = self.detector.score_one(x)  # score first ...
@@ -282,7 +287,12 @@ class MachineScorer:
             self._anomalies += 1
             kind = "stuck" if stuck else ("off_shift" if z > 0 and not self._producing(
                 drivers) else "spike" if z > 0 else "drop")
-            events.append(self._anomaly_event(r, score, z, self.expect.predict(drivers), kind))
+            anomaly = self._anomaly_event(r, score, z, self.expect.predict(drivers), kind)
+            episode_events = self.episodes.on_anomaly(anomaly)
+            anomaly = msgspec.structs.replace(
+                anomaly, episode_id=self.episodes.open[anomaly.anomaly_type].episode_id)
+            events.append(anomaly)
+            events.extend(episode_events)
         return events
 
     @staticmethod

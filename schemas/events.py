@@ -79,6 +79,25 @@ class AnomalyDetected(Event, frozen=True, kw_only=True, tag="anomaly_detected"):
     anomaly_type: str  # spike, drop, drift, stuck, off_shift, baseline_deviation, unknown
     detector: str
     explanation: str = ""
+    episode_id: str | None = None  # set when the anomaly belongs to an episode
+
+
+class AnomalyEpisode(Event, frozen=True, kw_only=True, tag="anomaly_episode"):
+    """Repeated anomalies of one machine and type, close in time: one fault, one episode."""
+
+    TOPIC: ClassVar[str] = "enms.anomalies"
+
+    episode_id: str  # the event_id of its first anomaly
+    status: Literal["opened", "updated", "closed"]
+    machine_name: str
+    anomaly_type: str
+    severity: Severity
+    first_at: TZDateTime
+    last_at: TZDateTime
+    count: int
+    peak_value: float
+    expected_value: float | None = None
+    explanation: str = ""
 
 
 class AnomalyResolved(Event, frozen=True, kw_only=True, tag="anomaly_resolved"):
@@ -178,6 +197,7 @@ class SystemAlert(Event, frozen=True, kw_only=True, tag="system_alert"):
 
 AnyEvent = (
     AnomalyDetected
+    | AnomalyEpisode
     | AnomalyResolved
     | MetricUpdated
     | TrainingStarted
@@ -188,8 +208,8 @@ AnyEvent = (
 )
 EVENT_TYPES: dict[str, type[Event]] = {
     str(t.__struct_config__.tag): t
-    for t in (AnomalyDetected, AnomalyResolved, MetricUpdated, TrainingStarted, TrainingProgress,
-              TrainingCompleted, TrainingFailed, SystemAlert)
+    for t in (AnomalyDetected, AnomalyEpisode, AnomalyResolved, MetricUpdated, TrainingStarted,
+              TrainingProgress, TrainingCompleted, TrainingFailed, SystemAlert)
 }
 _event_decoder = msgspec.json.Decoder(AnyEvent)
 _encoder = msgspec.json.Encoder()

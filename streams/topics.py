@@ -29,6 +29,7 @@ OUTPUT_TOPICS = (ANOMALIES, TRAINING, METRICS, ALERTS)
 REDIS_CHANNELS = {
     "anomaly_detected": "anomaly.detected",
     "anomaly_resolved": "anomaly.resolved",  # new: the old system had no resolve event
+    "anomaly_episode": "anomaly.episode",  # new: repeated anomalies as one episode
     "metric_updated": "metric.updated",
     "training_started": "training.started",
     "training_progress": "training.progress",

@@ -296,8 +296,23 @@
       if (isNum(d.deviation_percent)) body += " (" + (d.deviation_percent >= 0 ? "+" : "") + fmt(d.deviation_percent, 0) + "%)";
     }
     body += " \u00b7 " + (d.anomaly_type || "anomaly") + " \u00b7 severity " + (d.severity || "unknown");
+    // An anomaly that belongs to an episode is announced by its episode: one toast per
+    // fault, not one per reading.
+    if (d.episode_id) return;
     showToast(sev === "critical" ? "critical" : "warning",
               (sev === "critical" ? "Critical anomaly" : "Anomaly") + " \u2014 " + name, body, 8000);
+  }
+
+  function onEpisode(d) {
+    if (d.status === "closed") return;
+    var sev = severityClass(d.severity);
+    var name = machineName(d.machine_id, d.machine_name);
+    var title = (d.status === "opened" ? (sev === "critical" ? "Critical anomaly" : "Anomaly")
+                 : "Anomaly worsened") + " \u2014 " + name;
+    var body = (d.anomaly_type || "anomaly") + " \u00b7 severity " + (d.severity || "unknown") +
+      (d.count > 1 ? " \u00b7 " + d.count + " readings so far" : "") +
+      (d.explanation ? " \u00b7 " + d.explanation : "");
+    showToast(sev === "critical" ? "critical" : "warning", title, body, 8000);
   }
 
   // ---------------------------------------------------------------- training jobs
@@ -475,6 +490,7 @@
 
   var handlers = {
     anomaly_detected: onAnomaly,
+    anomaly_episode: onEpisode,
     metric_updated: onMetric,
     training_started: onTrainingStarted,
     training_progress: onTrainingProgress,

@@ -54,8 +54,13 @@ async def test_bad_records_are_dead_lettered_and_scoring_goes_on(app) -> None:  
     reasons = [orjson.loads(c.kwargs["value"]) for c in dlq.await_args_list]
     assert [r["field"] for r in reasons] == ["$", "power_kw"]
     assert all(r["source_topic"] == topics.READINGS for r in reasons)
-    anomalies = [orjson.loads(c.kwargs["value"]) for c in sends[topics.ANOMALIES].await_args_list]
+    on_topic = [orjson.loads(c.kwargs["value"]) for c in sends[topics.ANOMALIES].await_args_list]
+    anomalies = [e for e in on_topic if e["event_type"] == "anomaly_detected"]
     assert [a["value"] for a in anomalies] == [40.0]
+    episodes = [e for e in on_topic if e["event_type"] == "anomaly_episode"]
+    assert [(e["status"], e["episode_id"]) for e in episodes] == [
+        ("opened", anomalies[0]["event_id"])]
+    assert anomalies[0]["episode_id"] == anomalies[0]["event_id"]
     assert sends[topics.METRICS].await_count > 0
     # 800 readings 10 s apart span 2 h 13 min: two closed hours went to enms.energy.hourly,
     # each stamped with the end of its hour.

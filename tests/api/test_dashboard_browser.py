@@ -316,6 +316,27 @@ async def test_metric_updates_machine_card(open_live: OpenLive, server: Dashboar
         "points", re.compile(r"^\S+,\S+ \S+,\S+$"), timeout=WAIT_MS)
 
 
+async def test_an_episode_toasts_once_for_many_anomalies(
+        open_live: OpenLive, server: DashboardServer) -> None:
+    from schemas.events import AnomalyEpisode
+
+    page = await open_live()
+    first = anomaly()
+    episode = AnomalyEpisode(
+        event_id=_id(), occurred_at=first.occurred_at, machine_id=COMPRESSOR.id,
+        machine_name=COMPRESSOR.name, episode_id=first.event_id, status="opened",
+        anomaly_type="spike", severity="critical", first_at=first.timestamp,
+        last_at=first.timestamp, count=1, peak_value=first.value)
+    await server.publish(msgspec.structs.replace(first, episode_id=first.event_id))
+    await server.publish(episode)
+    for _ in range(4):
+        await server.publish(msgspec.structs.replace(anomaly(), episode_id=first.event_id))
+    rows = page.locator("#anomalies tbody tr")
+    await expect(rows).to_have_count(5, timeout=WAIT_MS)  # the log shows every anomaly
+    await expect(page.locator("#toasts .toast")).to_have_count(1)  # one toast: the episode
+    await expect(page.locator("#toasts .toast-critical")).to_contain_text(COMPRESSOR.name)
+
+
 async def test_enpi_and_retrain_button(open_live: OpenLive, server: DashboardServer) -> None:
     page = await open_live()
     card = page.locator(f'.machine-card[data-machine-id="{COMPRESSOR.id}"]')
