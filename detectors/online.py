@@ -219,11 +219,11 @@ class ExpectedPower:
         return s
 
     def predict(self, x: Features) -> float:
-        """Expected power for these drivers (0 before any data)."""
+        """Expected power for these drivers (0 before any data; never below 0)."""
         import numpy as np
 
         s = self._state()
-        return float(np.dot(s["theta"], self.features(x)))  # type: ignore[arg-type]
+        return max(0.0, float(np.dot(s["theta"], self.features(x))))  # type: ignore[arg-type]
 
     def leverage(self, x: Features) -> float:
         """In [0, 1): near 1 where the model has no data (a new operating state)."""

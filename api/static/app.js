@@ -303,8 +303,17 @@
               (sev === "critical" ? "Critical anomaly" : "Anomaly") + " \u2014 " + name, body, 8000);
   }
 
+  var episodeSeverity = new Map(); // episode_id -> rank of the severity last announced
+  var SEV_RANK = { normal: 0, warning: 1, critical: 2 };
+
   function onEpisode(d) {
-    if (d.status === "closed") return;
+    var rank = SEV_RANK[d.severity] || 0;
+    var before = episodeSeverity.get(d.episode_id);
+    if (d.status === "closed") { episodeSeverity.delete(d.episode_id); return; }
+    // Announce an episode when it opens and when its severity rises, nothing else.
+    if (d.status !== "opened" && before !== undefined && rank <= before) return;
+    episodeSeverity.set(d.episode_id, rank);
+    if (episodeSeverity.size > 1000) episodeSeverity.delete(episodeSeverity.keys().next().value);
     var sev = severityClass(d.severity);
     var name = machineName(d.machine_id, d.machine_name);
     var title = (d.status === "opened" ? (sev === "critical" ? "Critical anomaly" : "Anomaly")

@@ -335,6 +335,13 @@ async def test_an_episode_toasts_once_for_many_anomalies(
     await expect(rows).to_have_count(5, timeout=WAIT_MS)  # the log shows every anomaly
     await expect(page.locator("#toasts .toast")).to_have_count(1)  # one toast: the episode
     await expect(page.locator("#toasts .toast-critical")).to_contain_text(COMPRESSOR.name)
+    # A routine update (same severity) is not announced; a marker event proves it was seen.
+    await server.publish(msgspec.structs.replace(episode, event_id=_id(), status="updated",
+                                                 count=10))
+    await server.publish(metric(COMPRESSOR.id, 42.5))
+    card = page.locator(f'.machine-card[data-machine-id="{COMPRESSOR.id}"]')
+    await expect(card.locator(".power")).to_have_text("42.5", timeout=WAIT_MS)
+    await expect(page.locator("#toasts .toast")).to_have_count(1)
 
 
 async def test_enpi_and_retrain_button(open_live: OpenLive, server: DashboardServer) -> None:
