@@ -248,15 +248,16 @@ def hourly_coefficients(machine: Machine, *, factor: float = 1.0) -> dict[str, f
     >>> hourly_coefficients(boiler, factor=1.25)["intercept_kwh"]
     15.0
     """
-    p = PROFILES.get(machine.type, PROFILES["other"])
-    r = machine.rated_power_kw * factor
+    # Power held for an hour is the hour's energy: the hourly terms are the power terms.
+    kw = PROFILES.get(machine.type, PROFILES["other"]).coefficients(
+        machine.rated_power_kw * factor)
     return {
-        "intercept_kwh": r * p.base,
-        "kwh_per_unit": r * p.load / p.nominal_uph,
-        "heat_balance_c": p.heat_balance_c,
-        "heat_kwh_per_degree_hour": r * p.heat_per_c,
-        "cool_balance_c": p.cool_balance_c,
-        "cool_kwh_per_degree_hour": r * p.cool_per_c,
+        "intercept_kwh": kw["base_kw"],
+        "kwh_per_unit": kw["kw_per_unit"],
+        "heat_balance_c": kw["heat_balance_c"],
+        "heat_kwh_per_degree_hour": kw["heat_kw_per_c"],
+        "cool_balance_c": kw["cool_balance_c"],
+        "cool_kwh_per_degree_hour": kw["cool_kw_per_c"],
     }
 
 
