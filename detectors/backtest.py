@@ -1,9 +1,13 @@
 """Score detections against labelled anomaly windows (the simulator's ground truth).
 
-Event level, as an operator sees it: a labelled window counts as found when at least one
-detection of its machine falls inside it (or within ``grace`` after its end); a detection
-outside every window of its machine is a false alarm. Recall is per kind; precision is
-over all detections (a false alarm has no kind), and F1 per kind combines the two.
+Event level, as an operator sees it. A labelled window counts as found when at least one
+detection of its machine falls inside it (or within ``grace`` after its end). A detection
+outside every window of its machine is a false detection. Detections are grouped into
+*alarms*: a machine's detections, true and false separately, no more than ``gap`` apart; an
+operator is alerted once per alarm, so precision is counted over alarms (a per-second
+machine flagging a 90-minute fault raises one alarm, not 5,400). Reading-level precision is
+reported beside it. Recall is per kind; precision is over all alarms (a false alarm has no
+kind), and F1 per kind combines the two, so one false alarm lowers every kind's F1.
 """
 
 from __future__ import annotations
@@ -26,18 +30,33 @@ class LabelLike(Protocol):
 
 @dataclass(frozen=True)
 class Report:
-    """Per-kind recall and F1, overall precision, and the counts behind them."""
+    """Per-kind recall and F1, alarm precision, and the counts behind them."""
 
     per_kind: dict[str, dict[str, float]]
     precision: float
-    detections: int
+    alarms: int
     false_alarms: int
+    detections: int
+    false_detections: int
+    reading_precision: float
     labels: int
     found: int
 
 
+def _alarms(times: dict[str, list[datetime]], gap: timedelta) -> int:
+    n = 0
+    for ts in times.values():
+        last = None
+        for t in sorted(ts):
+            if last is None or t - last > gap:
+                n += 1
+            last = t
+    return n
+
+
 def backtest(detections: Iterable[tuple[str, datetime]], labels: Sequence[LabelLike],
-             grace: timedelta = timedelta(minutes=5)) -> Report:
+             grace: timedelta = timedelta(minutes=5),
+             gap: timedelta = timedelta(minutes=5)) -> Report:
     """Match ``(machine_id, time)`` detections to labels.
 
     Examples
@@ -48,24 +67,33 @@ def backtest(detections: Iterable[tuple[str, datetime]], labels: Sequence[LabelL
     >>> labels = [L(machine_id="m", kind="spike", start=t, end=t + timedelta(minutes=1)),
     ...           L(machine_id="m", kind="drop", start=t + timedelta(hours=1),
     ...             end=t + timedelta(hours=2))]
-    >>> r = backtest([("m", t), ("m", t + timedelta(hours=5))], labels)
-    >>> r.per_kind["spike"]["recall"], r.per_kind["drop"]["recall"], r.precision
-    (1.0, 0.0, 0.5)
+    >>> m = timedelta(minutes=1)
+    >>> r = backtest([("m", t), ("m", t + 5 * m), ("m", t + 7 * m), ("m", t + 9 * m)], labels)
+    >>> r.per_kind["spike"]["recall"], r.per_kind["drop"]["recall"]
+    (1.0, 0.0)
+    >>> r.alarms, r.false_alarms, r.precision, r.reading_precision
+    (2, 1, 0.5, 0.5)
     """
     by_machine: dict[str, list[tuple[int, LabelLike]]] = {}
     for i, lab in enumerate(labels):
         by_machine.setdefault(lab.machine_id, []).append((i, lab))
     found: set[int] = set()
-    n = fa = 0
+    true_t: dict[str, list[datetime]] = {}
+    false_t: dict[str, list[datetime]] = {}
+    n = fd = 0
     for machine_id, t in detections:
         n += 1
         hit = [i for i, lab in by_machine.get(machine_id, ())
                if lab.start <= t <= lab.end + grace]
         if hit:
             found.update(hit)
+            true_t.setdefault(machine_id, []).append(t)
         else:
-            fa += 1
-    precision = (n - fa) / n if n else 1.0
+            fd += 1
+            false_t.setdefault(machine_id, []).append(t)
+    true_alarms, false_alarms = _alarms(true_t, gap), _alarms(false_t, gap)
+    alarms = true_alarms + false_alarms
+    precision = true_alarms / alarms if alarms else 1.0
     total = Counter(lab.kind for lab in labels)
     got = Counter(labels[i].kind for i in found)
     per_kind = {}
@@ -74,5 +102,7 @@ def backtest(detections: Iterable[tuple[str, datetime]], labels: Sequence[LabelL
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_kind[kind] = {"labels": k_total, "found": got[kind], "recall": round(recall, 3),
                           "f1": round(f1, 3)}
-    return Report(per_kind=per_kind, precision=round(precision, 3), detections=n,
-                  false_alarms=fa, labels=len(labels), found=len(found))
+    return Report(per_kind=per_kind, precision=round(precision, 3), alarms=alarms,
+                  false_alarms=false_alarms, detections=n, false_detections=fd,
+                  reading_precision=round((n - fd) / n, 3) if n else 1.0,
+                  labels=len(labels), found=len(found))

@@ -7,6 +7,10 @@ from collections.abc import Mapping
 
 Features = Mapping[str, float]
 
+#: The online detectors the scoring step knows (`detectors.scoring.make_detector`), default
+#: first; here so that the command line can list them without importing River.
+DETECTORS = ("residual", "hst", "zscore")
+
 
 class AnomalyDetector(ABC):
     """An online anomaly detector.

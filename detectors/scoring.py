@@ -6,6 +6,7 @@ benchmarks all call it the same way. Time comes from the reading, never the wall
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,11 +14,16 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from detectors import baseline as bl
-from detectors.base import AnomalyDetector
+from detectors.base import DETECTORS, AnomalyDetector
 from detectors.drift import TabularCusum
 from detectors.episodes import EpisodeTracker
 from detectors.hourly import HourlyAggregator
-from detectors.online import ExpectedPower, HalfSpaceTreesDetector, RobustZScore
+from detectors.online import (
+    ExpectedPower,
+    HalfSpaceTreesDetector,
+    ResidualDetector,
+    RobustZScore,
+)
 from schemas.energy import BaselineModel, EnergyHourly
 from schemas.events import AnomalyDetected, Event, MetricUpdated, SystemAlert, stable_event_id
 from schemas.machines import Machine, machine_by_id
@@ -26,6 +32,8 @@ from schemas.readings import Reading
 Output = Event | EnergyHourly
 
 METRIC = "power_kw"
+#: Flagged readings this close together are one run (for energy impact and following).
+_RUN_GAP = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +43,9 @@ class ScoringConfig:
     Parameters
     ----------
     detector
-        ``hst`` (River HalfSpaceTrees on power scaled by rated power) or ``zscore``.
+        ``residual`` (default: the residual against the power expected for the drivers,
+        `detectors.online.ResidualDetector`; score 0.9 at 6 robust σ), ``hst`` (River
+        HalfSpaceTrees on power scaled by rated power) or ``zscore``.
     threshold
         Detector score in [0, 1] at or above which a reading is a candidate anomaly.
     min_z
@@ -44,28 +54,42 @@ class ScoringConfig:
         the residual says "by how much, given what the machine was doing".
     max_leverage
         No flag where the drivers are new to the expected-power model (leverage above this,
-        e.g. a machine's first production shift): that is learning, not an anomaly.
+        e.g. a machine's first production shift): that is learning, not an anomaly. 0.1
+        asks for about ten readings in a new operating state before judging it.
     warmup
         Readings per machine learned before any anomaly is reported. HalfSpaceTrees adds its
         own: it scores 0 until its first reference window is full (``window_seconds``).
     window_seconds
         Span of HalfSpaceTrees' reference window, converted to readings per machine.
-    max_consecutive
-        After this many flagged readings in a row the level is taken as the new normal and
-        learned again (a lasting change is reported, then followed, not flagged forever).
+    drift_z, drift_slow_s, drift_fast_s
+        The sustained-deviation test: a reading is a ``drift`` anomaly when the exponentially
+        weighted means of the residual z over ``drift_slow_s`` (10 min) and ``drift_fast_s``
+        (1 min) of event time both exceed ``drift_z`` on the reading's side. One reading far
+        off is a spike; many readings a little off, for minutes, are a drift. Readings flagged
+        on their own do not feed the means. While the slow mean is past half of ``drift_z``,
+        readings are learned with a tenth of their weight, so the start of a drift (not yet
+        flagged) does not become the norm.
+    follow_after_s
+        After this long of (nearly) unbroken anomalies the level is taken as the new normal:
+        the expected-power model forgets most of its memory and learns again (a lasting
+        change is reported, then followed, not flagged forever). Longer than any fault one
+        wants reported to its end; the baseline drift test and a retrain handle the rest.
     metrics_interval_s
         Event-time interval of `MetricUpdated`.
     """
 
-    detector: str = "hst"
+    detector: str = "residual"
     threshold: float = 0.9
     min_z: float = 4.0
-    max_leverage: float = 0.5
+    max_leverage: float = 0.1
     #: Identical power values in a row that mean a stuck meter (real meters jitter).
     stuck_run: int = 8
     warmup: int = 300
     window_seconds: float = 7200.0
-    max_consecutive: int = 30
+    drift_z: float = 2.0
+    drift_slow_s: float = 600.0
+    drift_fast_s: float = 60.0
+    follow_after_s: float = 4 * 3600.0
     metrics_interval_s: int = 60
     seed: int = 42
 
@@ -78,7 +102,11 @@ def make_detector(config: ScoringConfig, machine: Machine) -> AnomalyDetector:
     >>> from schemas.machines import MACHINES
     >>> make_detector(ScoringConfig(detector="zscore"), MACHINES[0])
     RobustZScore(feature='power_kw', half_life=200.0, scale=6.0, min_mad=1e-06)
+    >>> make_detector(ScoringConfig(), MACHINES[0])
+    ResidualDetector(target='power_kw', z90=6.0, floor=2.75)
     """
+    if config.detector == "residual":
+        return ResidualDetector(METRIC, floor=0.05 * machine.rated_power_kw)
     if config.detector == "hst":
         window = max(50, round(config.window_seconds / machine.data_interval_seconds))
         return HalfSpaceTreesDetector(
@@ -87,14 +115,41 @@ def make_detector(config: ScoringConfig, machine: Machine) -> AnomalyDetector:
         )
     if config.detector == "zscore":
         return RobustZScore(METRIC)
-    msg = f"unknown detector {config.detector!r} (known: hst, zscore)"
+    msg = f"unknown detector {config.detector!r} (known: {', '.join(DETECTORS)})"
     raise ValueError(msg)
 
 
-def severity_of(z: float) -> str:
-    """critical from 6 robust σ, warning from 3, else normal."""
+def severity_of(z: float, impact_kwh: float | None = None, rated_kw: float | None = None) -> str:
+    """How bad an anomaly is: how far it deviates, and how much energy it has cost so far.
+
+    ``impact_kwh`` is the energy above (or below) expected over the anomaly's run so far;
+    how long it lasts enters through it. Against the machine's rated power:
+
+    * critical: at least 6 robust σ off and a *material* impact (ten seconds at rated
+      power, e.g. 0.15 kWh for a 55 kW compressor), or a *large* impact whatever the σ (a
+      minute at rated power: a long modest drift ends up here);
+    * warning: at least 3 σ off, or a material impact;
+    * normal: the rest.
+
+    Without an impact (``impact_kwh`` or ``rated_kw`` None) σ alone decides: critical from 6.
+
+    Examples
+    --------
+    >>> severity_of(7.0), severity_of(-4.5), severity_of(2.0)
+    ('critical', 'warning', 'normal')
+    >>> severity_of(40.0, impact_kwh=0.02, rated_kw=55.0)  # a one-second spike: little energy
+    'warning'
+    >>> severity_of(40.0, impact_kwh=0.3, rated_kw=55.0), severity_of(3.5, 1.2, 55.0)
+    ('critical', 'critical')
+    """
     a = abs(z)
-    return "critical" if a >= 6 else "warning" if a >= 3 else "normal"
+    if impact_kwh is None or rated_kw is None:
+        return "critical" if a >= 6 else "warning" if a >= 3 else "normal"
+    material, large = rated_kw * 10 / 3600, rated_kw * 60 / 3600
+    impact = abs(impact_kwh)
+    if (a >= 6 and impact >= material) or impact >= large:
+        return "critical"
+    return "warning" if a >= 3 or impact >= material else "normal"
 
 
 class MachineScorer:
@@ -112,7 +167,7 @@ class MachineScorer:
     >>> events = [e for i in range(100) for e in s.step(r(i, 20.0 + (i % 3) * 0.1))]
     >>> sorted({e.event_type for e in events})
     ['metric_updated']
-    >>> [(e.severity, e.anomaly_type) for e in s.step(r(100, 29.0))
+    >>> [(e.severity, e.anomaly_type) for e in s.step(r(100, 40.0))
     ...  if isinstance(e, AnomalyDetected)]
     [('critical', 'spike')]
     """
@@ -126,9 +181,20 @@ class MachineScorer:
         self.machine = machine
         self.config = config
         self.detector = make_detector(config, machine)
-        self.expect = ExpectedPower(floor=0.05 * machine.rated_power_kw)
+        # The expected power (for z, the expected value and explanations): the residual
+        # detector's own model, or one of its own beside another detector.
+        self.expect = (self.detector.model if isinstance(self.detector, ResidualDetector)
+                       else ExpectedPower(floor=0.05 * machine.rated_power_kw))
         self.seen = 0
-        self.consecutive = 0
+        # Sustained deviation: fast and slow EW means of z (event time); the last time seen.
+        self._fast = 0.0
+        self._slow = 0.0
+        self._t: float | None = None
+        # The current run of anomalies: first and last flagged time, energy off so far.
+        self._run_start: datetime | None = None
+        self._run_last: datetime | None = None
+        self._run_kwh = 0.0
+        self._following = False
         self._last_power: float | None = None
         self._same = 0
         self.episodes = EpisodeTracker()
@@ -264,35 +330,70 @@ class MachineScorer:
     def step(self, r: Reading) -> list[Output]:
         """Score one reading (then learn from it unless flagged); return what it produced:
         events, and a closed hour's `EnergyHourly` record."""
+        cfg = self.config
         events = self._roll_metrics(r)
         events.extend(self.episodes.on_time(r.timestamp))
-        x = {METRIC: r.power_kw}
         drivers = r.drivers()
+        t = r.timestamp.timestamp()
+        x = {**drivers, METRIC: r.power_kw, "t": t}
         score = self.detector.score_one(x)  # score first ...
+        expected = self.expect.predict(drivers)
         z = self.expect.z(drivers, r.power_kw)
+        known = self.expect.leverage(drivers) <= cfg.max_leverage
+        dt = self.machine.data_interval_seconds if self._t is None else max(0.0, t - self._t)
+        self._t = t if self._t is None else max(t, self._t)
+
         self._same = self._same + 1 if r.power_kw == self._last_power else 0
         self._last_power = r.power_kw
-        stuck = self._same + 1 == self.config.stuck_run  # report once, when the run is long
-        warm = self.seen >= self.config.warmup
-        flagged = warm and (stuck or (
-            abs(z) >= self.config.min_z
-            and score >= self.config.threshold
-            and self.expect.leverage(drivers) <= self.config.max_leverage))
+        stuck = self._same + 1 == cfg.stuck_run  # report once, when the run is long
+        warm = self.seen >= cfg.warmup
         self.seen += 1
-        self.consecutive = self.consecutive + 1 if flagged else 0
-        if not flagged or self.consecutive > self.config.max_consecutive:
-            self.detector.learn_one(x)  # ... then learn, never from a flagged point
-            self.expect.learn_one(drivers, r.power_kw)
+        point = known and abs(z) >= cfg.min_z and score >= cfg.threshold
+        if not point and known:  # a reading far off on its own does not feed the means
+            zc = max(-6.0, min(6.0, z))
+            self._fast += (1.0 - math.exp(-dt / cfg.drift_fast_s)) * (zc - self._fast)
+            self._slow += (1.0 - math.exp(-dt / cfg.drift_slow_s)) * (zc - self._slow)
+        sustained = (known and abs(self._slow) >= cfg.drift_z and abs(self._fast) >= cfg.drift_z
+                     and self._slow * self._fast > 0 and self._slow * z > 0)
+        flagged = warm and (stuck or point or sustained)
+
+        follow = False
         if flagged:
-            self._anomalies += 1
-            kind = "stuck" if stuck else ("off_shift" if z > 0 and not self._producing(
-                drivers) else "spike" if z > 0 else "drop")
-            anomaly = self._anomaly_event(r, score, z, self.expect.predict(drivers), kind)
-            episode_events = self.episodes.on_anomaly(anomaly)
-            anomaly = msgspec.structs.replace(
-                anomaly, episode_id=self.episodes.open[anomaly.anomaly_type].episode_id)
-            events.append(anomaly)
-            events.extend(episode_events)
+            if self._run_last is None or r.timestamp - self._run_last > _RUN_GAP:
+                self._run_start, self._run_kwh = r.timestamp, 0.0
+            self._run_last = r.timestamp
+            self._run_kwh += (r.power_kw - expected) * dt / 3600.0
+            assert self._run_start is not None  # noqa: S101 - set just above
+            follow = r.timestamp - self._run_start >= timedelta(seconds=cfg.follow_after_s)
+        if not flagged or follow:
+            if follow and not self._following:
+                self.expect.forget()  # a lasting change: learn the new level quickly
+            # ... then learn, never from a flagged point, and little while the recent
+            # residuals lean one way (the start of a slow drift must not become the norm).
+            w = 1.0 if follow or abs(self._slow) < cfg.drift_z / 2 else 0.1
+            if isinstance(self.detector, ResidualDetector):
+                self.detector.learn_one(x, w)
+            else:
+                self.detector.learn_one(x)
+                self.expect.learn_one(drivers, r.power_kw, t, w)
+        self._following = follow
+        if not flagged:
+            return events
+
+        self._anomalies += 1
+        if stuck:
+            kind = "stuck"
+        elif point and not (self._slow * z > 0 and abs(self._slow) >= cfg.drift_z):
+            kind = ("off_shift" if z > 0 and not self._producing(drivers)
+                    else "spike" if z > 0 else "drop")
+        else:
+            kind = "drift"
+        anomaly = self._anomaly_event(r, score, z, expected, kind, drivers)
+        episode_events = self.episodes.on_anomaly(anomaly)
+        anomaly = msgspec.structs.replace(
+            anomaly, episode_id=self.episodes.open[anomaly.anomaly_type].episode_id)
+        events.append(anomaly)
+        events.extend(episode_events)
         return events
 
     @staticmethod
@@ -303,28 +404,34 @@ class MachineScorer:
                 return drivers[name] > 0
         return True
 
-    def _anomaly_event(
-        self, r: Reading, score: float, z: float, expected: float | None, kind: str
-    ) -> AnomalyDetected:
-        deviation = None
-        if expected:
-            deviation = round(100.0 * (r.power_kw - expected) / expected, 2)
+    def _anomaly_event(self, r: Reading, score: float, z: float, expected: float, kind: str,
+                       drivers: dict[str, float]) -> AnomalyDetected:
+        deviation = round(100.0 * (r.power_kw - expected) / expected, 2) if expected else None
         ts = r.timestamp
+        impact = self._run_kwh
+        minutes = (ts - self._run_start).total_seconds() / 60 if self._run_start else 0.0
+        severity = ("warning" if kind == "stuck"
+                    else severity_of(z, impact, self.machine.rated_power_kw))
+        parts = " + ".join(f"{k} {v:.2f}" for k, v in self.expect.contributions(drivers).items())
+        why = {
+            "stuck": f"the same value {self.config.stuck_run} times in a row: meter stuck?",
+            "drift": (f"sustained: mean deviation {self._slow:+.1f} σ over the last "
+                      f"{self.config.drift_slow_s / 60:.0f} min"),
+            "off_shift": "drawing production-level power while reporting no production",
+        }.get(kind, "one reading far off")
+        explanation = (
+            f"{METRIC} {r.power_kw:.2f} kW vs expected {expected:.2f} kW"
+            f"{f' ({parts})' if parts else ''}, {z:+.1f} robust σ; {why}; "
+            f"{impact:+.3f} kWh against expected over {minutes:.0f} min")
         return AnomalyDetected(
             event_id=stable_event_id("anomaly_detected", self.machine_id, ts.isoformat(),
                                      self.config.detector),
             occurred_at=ts, machine_id=self.machine_id, machine_name=self.machine.name,
-            timestamp=ts, metric=METRIC, value=r.power_kw,
-            expected_value=None if expected is None else round(expected, 4),
+            timestamp=ts, metric=METRIC, value=r.power_kw, expected_value=round(expected, 4),
             deviation_percent=deviation, score=round(score, 4),
-            threshold=self.config.threshold, anomaly_score=round(z, 3),
-            severity=severity_of(z), anomaly_type=kind, detector=self.config.detector,  # type: ignore[arg-type]
-            explanation=(
-                f"{METRIC} {r.power_kw:.2f} kW vs expected {expected:.2f} kW "
-                f"({z:+.1f} robust σ); detector score {score:.2f} ≥ {self.config.threshold}"
-                if expected is not None else ""
-            ),
-        )
+            threshold=self.config.threshold, anomaly_score=round(z, 3), severity=severity,  # type: ignore[arg-type]
+            anomaly_type=kind, detector=self.config.detector, explanation=explanation,
+            energy_impact_kwh=round(impact, 4))
 
 
 def score_stream(readings: Iterable[Reading], config: ScoringConfig) -> Iterator[Output]:

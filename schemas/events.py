@@ -80,6 +80,8 @@ class AnomalyDetected(Event, frozen=True, kw_only=True, tag="anomaly_detected"):
     detector: str
     explanation: str = ""
     episode_id: str | None = None  # set when the anomaly belongs to an episode
+    #: Energy above (+) or below (-) expected over the anomaly's run so far, in kWh.
+    energy_impact_kwh: float | None = None
 
 
 class AnomalyEpisode(Event, frozen=True, kw_only=True, tag="anomaly_episode"):

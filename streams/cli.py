@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from detectors.base import DETECTORS
 from streams.settings import Settings
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -116,14 +117,18 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
             argv += ["--out", args.out]
         return evaluate.main(argv)
     from detectors.scoring import ScoringConfig
-    from streams.replay import simulated
+    from streams import sim_report
 
     config = ScoringConfig(detector=args.detector, threshold=args.threshold)
-    start = datetime(2026, 1, 5, tzinfo=UTC)
-    result = simulated(config, days=args.days, seed=args.seed, start=start)
-    clean = simulated(config, days=8, seed=args.seed, start=start, anomalies=False)
+    result, clean, windows = sim_report.evaluate(config, days=args.days, seed=args.seed,
+                                                 clean_days=args.clean_days)
     _print_report("simulator, labelled anomalies", result)
-    print(f"clean week (no anomalies injected): severities {clean['severities']}")
+    print(f"clean run ({args.clean_days:g} days, no anomalies injected): severities "
+          f"{clean['severities']}")
+    out = Path(args.out or "reports/simulator")
+    sim_report.write_report(out, config, result, clean, windows, days=args.days, seed=args.seed,
+                            clean_days=args.clean_days)
+    print(f"report: {out / 'README.md'}")
     return 0
 
 
@@ -141,8 +146,9 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 def _print_report(title: str, result: dict) -> None:  # type: ignore[type-arg]
     r = result["report"]
     print(f"{title}: {result['readings']} readings in {result['seconds']} s; "
-          f"{r['detections']} detections, {r['false_alarms']} false alarms, precision "
-          f"{r['precision']}; {r['found']}/{r['labels']} labelled anomalies found")
+          f"{r['alarms']} alarms ({r['false_alarms']} false, precision {r['precision']}); "
+          f"{r['detections']} flagged readings ({r['false_detections']} false, precision "
+          f"{r['reading_precision']}); {r['found']}/{r['labels']} labelled anomalies found")
     print(f"{'kind':<12}{'labels':>8}{'found':>8}{'recall':>8}{'F1':>8}")
     for kind, k in r["per_kind"].items():
         print(f"{kind:<12}{k['labels']:>8}{k['found']:>8}{k['recall']:>8.3f}{k['f1']:>8.3f}")
@@ -182,16 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="score detectors on NAB, SKAB or simulated anomalies")
     ev.add_argument("bench", choices=("nab", "skab", "simulator"))
     ev.add_argument("--data", default=None, help="data folder (nab, skab)")
-    ev.add_argument("--out", default=None, help="report folder (nab, skab)")
+    ev.add_argument("--out", default=None, help="report folder (default reports/<bench>)")
     ev.add_argument("--days", type=float, default=8.0, help="simulated days (simulator)")
+    ev.add_argument("--clean-days", type=float, default=8.0,
+                    help="days of the clean run, without anomalies (simulator)")
     ev.add_argument("--seed", type=int, default=7)
-    ev.add_argument("--detector", default="hst", choices=("hst", "zscore"))
+    ev.add_argument("--detector", default=DETECTORS[0], choices=DETECTORS)
     ev.add_argument("--threshold", type=float, default=0.9)
     ev.set_defaults(fn=cmd_evaluate)
     rp = sub.add_parser("replay", help="backtest a detector on the readings topic by time")
     rp.add_argument("--from", dest="start", type=_parse_time, required=True)
     rp.add_argument("--to", dest="end", type=_parse_time, required=True)
-    rp.add_argument("--detector", default="hst", choices=("hst", "zscore"))
+    rp.add_argument("--detector", default=DETECTORS[0], choices=DETECTORS)
     rp.add_argument("--threshold", type=float, default=0.9)
     rp.add_argument("--labels", default=None, help="labels file of enms simulate --labels")
     rp.set_defaults(fn=cmd_replay)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from operator import attrgetter
+from typing import Any
 
 from detectors.backtest import Report, backtest
-from detectors.scoring import ScoringConfig, score_stream
+from detectors.scoring import MachineScorer, ScoringConfig
 from schemas.events import AnomalyDetected
 from schemas.machines import MACHINES
 from schemas.readings import Reading
@@ -20,24 +21,33 @@ from streams.history import load_readings
 from streams.settings import Settings
 from streams.simulator import Label, generate, read_labels
 
+#: Called for every reading scored: the reading, the power expected before it was scored (None
+#: until its machine's model has data) and the anomalies it raised.
+Observer = Callable[[Reading, float | None, list[AnomalyDetected]], None]
+
 
 def _run(readings: Iterable[Reading], config: ScoringConfig, labels: list[Label],
-         judge_from: datetime | None = None) -> tuple[Report, dict[str, int], float, int]:
-    """Score every reading; judge the detections at or after ``judge_from``."""
+         judge_from: datetime | None = None, observe: Observer | None = None,
+         ) -> tuple[Report, dict[str, int], float, int]:
+    """Score every reading as the agent does; judge the detections at or after ``judge_from``."""
     t0 = time.perf_counter()
     n = 0
     severities: dict[str, int] = {}
     detections = []
-
-    def counted() -> Iterator[Reading]:
-        nonlocal n
-        for r in readings:
-            n += 1
-            yield r
-    for e in score_stream(counted(), config):
-        if isinstance(e, AnomalyDetected) and (judge_from is None or e.timestamp >= judge_from):
-            detections.append((e.machine_id or "", e.timestamp))
-            severities[e.severity] = severities.get(e.severity, 0) + 1
+    scorers: dict[str, MachineScorer] = {}
+    for r in readings:
+        n += 1
+        s = scorers.get(r.machine_id)
+        if s is None:
+            s = scorers[r.machine_id] = MachineScorer(r.machine_id, config)
+        expected = s.expect.predict(r.drivers()) if observe and s.seen else None
+        found = [e for e in s.step(r) if isinstance(e, AnomalyDetected)]
+        if observe:
+            observe(r, expected, found)
+        for e in found:
+            if judge_from is None or e.timestamp >= judge_from:
+                detections.append((e.machine_id or "", e.timestamp))
+                severities[e.severity] = severities.get(e.severity, 0) + 1
     return backtest(detections, labels), severities, time.perf_counter() - t0, n
 
 
@@ -55,12 +65,19 @@ async def replay(settings: Settings, start: datetime, end: datetime, config: Sco
 
 
 def simulated(config: ScoringConfig, *, days: float, seed: int, start: datetime,
-              anomalies: bool = True, rate_per_day: float = 4.0) -> dict[str, object]:
-    """Simulate ``days`` of all machines (the first day is warm-up, not scored) and score."""
+              anomalies: bool = True, rate_per_day: float = 4.0,
+              observe: Observer | None = None) -> dict[str, Any]:
+    """Simulate ``days`` of all machines (the first day is warm-up, not judged) and score.
+
+    The result's ``labels`` are the judged labels: those that reach past the warm-up day (one
+    that began during it is found by a detection after it).
+    """
     sim = generate(seed=seed, start=start, duration=timedelta(days=days), anomalies=anomalies,
                    anomaly_rate_per_day=rate_per_day)
     warm_end = start + timedelta(days=1)
-    labels = [lab for lab in sim.labels if lab.start >= warm_end]
-    report, sev, seconds, n = _run(sim.readings, config, labels, judge_from=warm_end)
+    labels = [lab for lab in sim.labels if lab.end > warm_end]
+    report, sev, seconds, n = _run(sim.readings, config, labels, judge_from=warm_end,
+                                   observe=observe)
     return {"readings": n, "seconds": round(seconds, 2), "severities": sev,
-            "report": asdict(report), "note": "the first simulated day is warm-up"}
+            "report": asdict(report), "labels": labels,
+            "note": "the first simulated day is warm-up"}

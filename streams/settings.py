@@ -60,7 +60,7 @@ class Settings:
     data_dir: str = ".run/faust"
 
     # Online detection
-    detector: str = "hst"
+    detector: str = "residual"
     #: Score at or above which a reading is anomalous (detector scores are in [0, 1]).
     threshold: float = 0.9
     #: Readings per machine before any anomaly is reported.

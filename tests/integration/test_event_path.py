@@ -53,7 +53,7 @@ async def test_spike_reading_reaches_websocket_as_anomaly(
             60, "anomaly_detected for the spike")
     event = found[0]
     assert event["event_id"] == stable_event_id("anomaly_detected", machine,
-                                                spike_ts.isoformat(), "hst")
+                                                spike_ts.isoformat(), "residual")
     assert event["value"] == 64.0
     assert event["severity"] == "critical"
     assert event["anomaly_type"] == "spike"

@@ -9,13 +9,14 @@ import random
 import pytest
 
 from detectors.base import AnomalyDetector
-from detectors.online import HalfSpaceTreesDetector, RobustZScore
+from detectors.online import HalfSpaceTreesDetector, ResidualDetector, RobustZScore
 from detectors.univariate import AnomalyLikelihood, HotellingT2
 
 DETECTORS = {
     "hst": lambda: HalfSpaceTreesDetector(limits={"power_kw": (0.0, 100.0)}, window_size=100,
                                           seed=7),
     "zscore": lambda: RobustZScore("power_kw", half_life=50),
+    "residual": lambda: ResidualDetector("power_kw"),
     "likelihood": lambda: AnomalyLikelihood("power_kw", average=20, short=20, period=86400.0),
     "t2": lambda: HotellingT2(("power_kw",), fit_rows=300),
 }

@@ -69,11 +69,12 @@ def test_flagged_readings_are_not_learned() -> None:
     assert s.expect.predict({}) == before
 
 
-def test_a_lasting_level_change_is_followed_after_max_consecutive() -> None:
-    s = MachineScorer(M, ScoringConfig(max_consecutive=10))
+def test_a_lasting_level_change_is_followed_after_follow_after_s() -> None:
+    s = MachineScorer(M, ScoringConfig(follow_after_s=300))  # 10 readings 30 s apart
     run(s, readings(400))
     flagged = anomalies(run(s, readings(200, level=28.0, start=400, seed=9)))
     assert 10 <= len(flagged) < 60
+    assert not anomalies(run(s, readings(100, level=28.0, start=600, seed=10)))
 
 
 def test_new_operating_state_is_learned_not_flagged() -> None:
@@ -117,8 +118,69 @@ def test_unknown_machine_is_refused() -> None:
 
 
 @pytest.mark.parametrize(("z", "sev"), [(2.0, "normal"), (-4.5, "warning"), (7, "critical")])
-def test_severity(z: float, sev: str) -> None:
+def test_severity_from_sigma_alone(z: float, sev: str) -> None:
     assert severity_of(z) == sev
+
+
+@pytest.mark.parametrize(("z", "kwh", "sev"), [
+    (40.0, 0.02, "warning"),   # far off, but one second of a 55 kW machine: little energy
+    (40.0, 0.2, "critical"),   # far off and material (more than 10 s at rated power)
+    (3.5, 1.0, "critical"),    # modest but long: more than a minute at rated power
+    (-8.0, -0.5, "critical"),  # below expected counts the same way
+    (2.0, 0.05, "normal"),
+])
+def test_severity_weighs_energy_impact(z: float, kwh: float, sev: str) -> None:
+    assert severity_of(z, impact_kwh=kwh, rated_kw=55.0) == sev
+
+
+def steady(n: int, *, start: int = 0, level: float = 20.0, factor=lambda i: 1.0,  # type: ignore[no-untyped-def]
+           seed: int = 0, throughput: float = 600.0) -> list[Reading]:
+    rnd = random.Random(seed)
+    out = []
+    for i in range(start, start + n):
+        p = rnd.gauss(level, 0.02 * level) * factor(i)
+        out.append(Reading(machine_id=M, timestamp=T0 + timedelta(seconds=30 * i), power_kw=p,
+                           energy_kwh=p * 30 / 3600, throughput_units_per_hour=throughput))
+    return out
+
+
+def test_a_slow_drift_is_flagged_as_drift_before_it_ends() -> None:
+    """+30 % over two hours: no single reading is far off at first, the run of them is."""
+    s = MachineScorer(M, ScoringConfig())
+    assert not anomalies(run(s, steady(600)))
+    ramp = steady(240, start=600, seed=1, factor=lambda i: 1.0 + 0.3 * (i - 600) / 240)
+    flagged = anomalies(run(s, ramp))
+    assert flagged and flagged[0].anomaly_type == "drift"
+    assert flagged[0].timestamp < ramp[-1].timestamp
+    assert flagged[0].energy_impact_kwh > 0 and "sustained" in flagged[0].explanation
+    # Back to normal: the alarm stops within a few minutes.
+    after = anomalies(run(s, steady(60, start=840, seed=2)))
+    assert all(a.timestamp < T0 + timedelta(seconds=30 * 850) for a in after)
+
+
+def test_power_without_production_is_off_shift() -> None:
+    s = MachineScorer(M, ScoringConfig())
+    idle = [r for i in range(8) for r in steady(
+        60, start=120 * i, level=4.0, throughput=0.0, seed=i)]
+    busy = [r for i in range(8) for r in steady(
+        60, start=120 * i + 60, level=22.0, throughput=600.0, seed=50 + i)]
+    run(s, sorted(idle + busy, key=lambda r: r.timestamp))
+    off = steady(20, start=960, level=22.0, throughput=0.0, seed=99)
+    flagged = anomalies(run(s, off))
+    assert flagged and {a.anomaly_type for a in flagged} == {"off_shift"}
+    assert "production" in flagged[0].explanation
+
+
+def test_production_is_remembered_over_a_quiet_weekend() -> None:
+    """The expected-power memory is in event time: 40 idle hours do not erase what a
+    producing hour looks like (a per-reading forgetting factor did, and Monday's first
+    shift was flagged)."""
+    s = MachineScorer(M, ScoringConfig())
+    busy = steady(600, level=22.0, throughput=600.0)
+    weekend = steady(40 * 120, start=600, level=4.0, throughput=0.0, seed=1)
+    monday = steady(240, start=600 + 40 * 120, level=22.0, throughput=600.0, seed=2)
+    assert not anomalies(run(s, busy + weekend + monday))
+    assert s.expect.predict({"throughput_units_per_hour": 600.0}) == pytest.approx(22.0, rel=0.02)
 
 
 def test_a_stuck_meter_is_flagged_once() -> None:
