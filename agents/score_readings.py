@@ -56,12 +56,16 @@ def process(event: faust.types.EventT) -> tuple[str, list[Output]] | DeadLetter:
         return dead_letter(event, e.reason, e.field)
     key = reading.machine_id.encode()
     scorer = scorers.get(key)
-    if scorer is None:
+    if scorer is None or not scorer.usable_with(CONFIG):
+        if scorer is not None:  # restored from an older version or another detector
+            log.warning("%s: detector state from another version; starting it afresh",
+                        reading.machine_id)
         scorer = scorers[key] = MachineScorer(reading.machine_id, CONFIG)
         # Stagger the machines' checkpoints over the interval (pickling one takes ~5 ms):
         # all falling due in one batch would stall it.
         offset = (zlib.crc32(key) % 1000) / 1000 * settings.checkpoint_interval_s
         _last_checkpoint[reading.machine_id] = time.monotonic() - offset
+    scorer.config = CONFIG  # a restored scorer takes today's thresholds
     scorer.set_baseline(registry_view.registry.active_model(reading.machine_id))
     try:
         return reading.machine_id, scorer.step(reading)

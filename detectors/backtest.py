@@ -3,9 +3,10 @@
 Event level, as an operator sees it. A labelled window counts as found when at least one
 detection of its machine falls inside it (or within ``grace`` after its end). A detection
 outside every window of its machine is a false detection. Detections are grouped into
-*alarms*: a machine's detections, true and false separately, no more than ``gap`` apart; an
-operator is alerted once per alarm, so precision is counted over alarms (a per-second
-machine flagging a 90-minute fault raises one alarm, not 5,400). Reading-level precision is
+*alarms*: a machine's detections, true and false separately, no more than ``gap`` apart, one
+alarm per started hour they span; an operator is alerted once per alarm, so precision is
+counted over alarms (a per-second machine flagging a 90-minute fault raises two alarms, not
+5,400, and flagging all week raises 168 false ones, not one). Reading-level precision is
 reported beside it. Recall is per kind; precision is over all alarms (a false alarm has no
 kind), and F1 per kind combines the two, so one false alarm lowers every kind's F1.
 """
@@ -43,20 +44,24 @@ class Report:
     found: int
 
 
-def _alarms(times: dict[str, list[datetime]], gap: timedelta) -> int:
+def _alarms(times: dict[str, list[datetime]], gap: timedelta, longest: timedelta) -> int:
+    """Runs of detections no more than ``gap`` apart; a run counts once per ``longest`` it
+    spans (flagging all week is not one alarm)."""
     n = 0
     for ts in times.values():
-        last = None
-        for t in sorted(ts):
-            if last is None or t - last > gap:
-                n += 1
+        first = last = None
+        for t in [*sorted(ts), None]:
+            if t is None or last is None or t - last > gap:
+                if first is not None and last is not None:
+                    n += 1 + int((last - first) / longest)
+                first = t
             last = t
     return n
 
 
 def backtest(detections: Iterable[tuple[str, datetime]], labels: Sequence[LabelLike],
-             grace: timedelta = timedelta(minutes=5),
-             gap: timedelta = timedelta(minutes=5)) -> Report:
+             grace: timedelta = timedelta(minutes=5), gap: timedelta = timedelta(minutes=5),
+             longest: timedelta = timedelta(hours=1)) -> Report:
     """Match ``(machine_id, time)`` detections to labels.
 
     Examples
@@ -73,6 +78,9 @@ def backtest(detections: Iterable[tuple[str, datetime]], labels: Sequence[LabelL
     (1.0, 0.0)
     >>> r.alarms, r.false_alarms, r.precision, r.reading_precision
     (2, 1, 0.5, 0.5)
+    >>> every_minute = [("n", t + i * m) for i in range(24 * 60)]  # a day, all wrong
+    >>> backtest(every_minute, labels).false_alarms
+    24
     """
     by_machine: dict[str, list[tuple[int, LabelLike]]] = {}
     for i, lab in enumerate(labels):
@@ -91,7 +99,7 @@ def backtest(detections: Iterable[tuple[str, datetime]], labels: Sequence[LabelL
         else:
             fd += 1
             false_t.setdefault(machine_id, []).append(t)
-    true_alarms, false_alarms = _alarms(true_t, gap), _alarms(false_t, gap)
+    true_alarms, false_alarms = _alarms(true_t, gap, longest), _alarms(false_t, gap, longest)
     alarms = true_alarms + false_alarms
     precision = true_alarms / alarms if alarms else 1.0
     total = Counter(lab.kind for lab in labels)

@@ -17,7 +17,8 @@ class AnomalyDetector(ABC):
 
     ``score_one(x)`` returns a score in [0, 1], high = anomalous, and does not change state;
     ``learn_one(x)`` updates state and returns None. Callers score first, then learn, and do
-    not learn from points they flag. ``__init__`` only stores parameters; state is built
+    not learn (or learn with a small weight, where the detector takes one) from points they
+    flag. ``__init__`` only stores parameters; state is built
     lazily, so a detector pickles (its state goes to a Faust changelog).
     """
 

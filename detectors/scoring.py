@@ -34,6 +34,8 @@ Output = Event | EnergyHourly
 METRIC = "power_kw"
 #: Flagged readings this close together are one run (for energy impact and following).
 _RUN_GAP = timedelta(minutes=5)
+#: A run of point anomalies this long is a `baseline_deviation`, not a string of spikes.
+_LONG_RUN = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,7 +174,12 @@ class MachineScorer:
     [('critical', 'spike')]
     """
 
+    #: Bumped when the pickled state's layout changes; a scorer restored from a changelog
+    #: with another version (or another detector) is rebuilt (`usable_with`).
+    STATE_VERSION = 2
+
     def __init__(self, machine_id: str, config: ScoringConfig) -> None:
+        self.state_version = self.STATE_VERSION
         machine = machine_by_id(machine_id)
         if machine is None:
             msg = f"unknown machine_id {machine_id!r}"
@@ -194,7 +201,7 @@ class MachineScorer:
         self._run_start: datetime | None = None
         self._run_last: datetime | None = None
         self._run_kwh = 0.0
-        self._following = False
+        self._forgot_run: datetime | None = None  # the run whose level was last followed
         self._last_power: float | None = None
         self._same = 0
         self.episodes = EpisodeTracker()
@@ -214,6 +221,11 @@ class MachineScorer:
         self.cusum_kwh = 0.0
         self.drift = TabularCusum()
         self._drift_alarmed = False
+
+    def usable_with(self, config: ScoringConfig) -> bool:
+        """Whether this (maybe restored) scorer has the current state layout and detector."""
+        return (getattr(self, "state_version", 1) == self.STATE_VERSION
+                and self.config.detector == config.detector)
 
     # -- baseline ------------------------------------------------------------------------
     def set_baseline(self, model: BaselineModel | None) -> None:
@@ -328,8 +340,10 @@ class MachineScorer:
 
     # -- scoring -------------------------------------------------------------------------
     def step(self, r: Reading) -> list[Output]:
-        """Score one reading (then learn from it unless flagged); return what it produced:
-        events, and a closed hour's `EnergyHourly` record."""
+        """Score one reading, then learn from it (fully when normal, a tenth when the
+        recent residuals lean or only the drift test flags it, not at all when it is far
+        off on its own); return what it produced: events, and a closed hour's
+        `EnergyHourly` record."""
         cfg = self.config
         events = self._roll_metrics(r)
         events.extend(self.episodes.on_time(r.timestamp))
@@ -340,7 +354,10 @@ class MachineScorer:
         expected = self.expect.predict(drivers)
         z = self.expect.z(drivers, r.power_kw)
         known = self.expect.leverage(drivers) <= cfg.max_leverage
-        dt = self.machine.data_interval_seconds if self._t is None else max(0.0, t - self._t)
+        # Time this reading stands for: at most two intervals, so a gap in the data is not
+        # taken as minutes of evidence (nor of energy).
+        interval = self.machine.data_interval_seconds
+        dt = interval if self._t is None else min(max(0.0, t - self._t), 2.0 * interval)
         self._t = t if self._t is None else max(t, self._t)
 
         self._same = self._same + 1 if r.power_kw == self._last_power else 0
@@ -359,24 +376,30 @@ class MachineScorer:
 
         follow = False
         if flagged:
-            if self._run_last is None or r.timestamp - self._run_last > _RUN_GAP:
+            if self._run_last is None or abs(r.timestamp - self._run_last) > _RUN_GAP:
                 self._run_start, self._run_kwh = r.timestamp, 0.0
-            self._run_last = r.timestamp
+            self._run_last = max(self._run_last or r.timestamp, r.timestamp)
             self._run_kwh += (r.power_kw - expected) * dt / 3600.0
             assert self._run_start is not None  # noqa: S101 - set just above
             follow = r.timestamp - self._run_start >= timedelta(seconds=cfg.follow_after_s)
-        if not flagged or follow:
-            if follow and not self._following:
-                self.expect.forget()  # a lasting change: learn the new level quickly
-            # ... then learn, never from a flagged point, and little while the recent
-            # residuals lean one way (the start of a slow drift must not become the norm).
-            w = 1.0 if follow or abs(self._slow) < cfg.drift_z / 2 else 0.1
+        # ... then learn: fully from a normal reading; a tenth while the recent residuals
+        # lean one way (the start of a slow drift must not become the norm) and from a
+        # reading flagged only by the sustained test (so a model that learned a drift as
+        # normal, say in a new temperature range, heals instead of flagging for days);
+        # never from a reading flagged on its own (spike, drop, off_shift, stuck).
+        lean = abs(self._slow) >= cfg.drift_z / 2
+        w = (1.0 if follow or not (flagged or lean) else 0.1 if not (point or stuck) else 0.0)
+        if w > 0:
+            if follow and self._forgot_run != self._run_start:
+                # A lasting change, once per run: learn the new level quickly.
+                self.expect.forget()
+                self._forgot_run = self._run_start
+                self._fast = self._slow = 0.0
             if isinstance(self.detector, ResidualDetector):
                 self.detector.learn_one(x, w)
             else:
                 self.detector.learn_one(x)
                 self.expect.learn_one(drivers, r.power_kw, t, w)
-        self._following = follow
         if not flagged:
             return events
 
@@ -386,6 +409,9 @@ class MachineScorer:
         elif point and not (self._slow * z > 0 and abs(self._slow) >= cfg.drift_z):
             kind = ("off_shift" if z > 0 and not self._producing(drivers)
                     else "spike" if z > 0 else "drop")
+            if kind != "off_shift" and self._run_start is not None and (
+                    r.timestamp - self._run_start >= _LONG_RUN):
+                kind = "baseline_deviation"  # far off for a quarter of an hour: not a spike
         else:
             kind = "drift"
         anomaly = self._anomaly_event(r, score, z, expected, kind, drivers)
@@ -410,14 +436,18 @@ class MachineScorer:
         ts = r.timestamp
         impact = self._run_kwh
         minutes = (ts - self._run_start).total_seconds() / 60 if self._run_start else 0.0
-        severity = ("warning" if kind == "stuck"
-                    else severity_of(z, impact, self.machine.rated_power_kw))
+        # A flagged reading is at least a warning: "normal" would say there is nothing to see.
+        severity = ("warning" if kind == "stuck" else max(
+            severity_of(z, impact, self.machine.rated_power_kw), "warning",
+            key=("normal", "warning", "critical").index))
         parts = " + ".join(f"{k} {v:.2f}" for k, v in self.expect.contributions(drivers).items())
         why = {
             "stuck": f"the same value {self.config.stuck_run} times in a row: meter stuck?",
             "drift": (f"sustained: mean deviation {self._slow:+.1f} σ over the last "
                       f"{self.config.drift_slow_s / 60:.0f} min"),
-            "off_shift": "drawing production-level power while reporting no production",
+            "off_shift": (f"drawing {r.power_kw - expected:.2f} kW more than expected while "
+                          "reporting no production"),
+            "baseline_deviation": f"far off for {minutes:.0f} min",
         }.get(kind, "one reading far off")
         explanation = (
             f"{METRIC} {r.power_kw:.2f} kW vs expected {expected:.2f} kW"

@@ -191,3 +191,27 @@ def test_a_stuck_meter_is_flagged_once() -> None:
     flagged = anomalies(run(s, frozen))
     assert [a.anomaly_type for a in flagged] == ["stuck"]
     assert flagged[0].timestamp == frozen[7].timestamp  # the 8th identical value
+
+
+def test_a_scorer_from_another_state_version_or_detector_is_not_reused() -> None:
+    s = MachineScorer(M, ScoringConfig())
+    assert s.usable_with(ScoringConfig())
+    assert not s.usable_with(ScoringConfig(detector="hst"))
+    s.state_version = 1  # as restored from an older changelog
+    assert not s.usable_with(ScoringConfig())
+
+
+def test_a_gap_in_the_data_is_not_evidence_of_a_drift() -> None:
+    """A reading after two silent hours stands for one interval, not for two hours."""
+    s = MachineScorer(M, ScoringConfig())
+    run(s, steady(600))
+    after_gap = steady(3, start=600 + 240, seed=3, factor=lambda i: 1.07)  # about +3.5 σ
+    assert not anomalies(run(s, after_gap))
+
+
+def test_a_flagged_reading_is_at_least_a_warning() -> None:
+    s = MachineScorer(M, ScoringConfig())
+    run(s, steady(600))
+    flagged = anomalies(run(s, steady(240, start=600, seed=1,
+                                      factor=lambda i: 1.0 + 0.3 * (i - 600) / 240)))
+    assert flagged and {a.severity for a in flagged} <= {"warning", "critical"}
