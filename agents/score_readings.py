@@ -19,6 +19,7 @@ from streams.app import (
     commands_topic,
     dlq_topic,
     energy_hourly_topic,
+    maintenance_view,
     output_topics,
     readings_topic,
     registry_view,
@@ -67,6 +68,7 @@ def process(event: faust.types.EventT) -> tuple[str, list[Output]] | DeadLetter:
         _last_checkpoint[reading.machine_id] = time.monotonic() - offset
     scorer.config = CONFIG  # a restored scorer takes today's thresholds
     scorer.set_baseline(registry_view.registry.active_model(reading.machine_id))
+    scorer.maintenance = maintenance_view.maintenance.window(reading.machine_id)
     try:
         return reading.machine_id, scorer.step(reading)
     except Exception as e:  # a bug must not stop the other machines; keep the record

@@ -17,13 +17,13 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from api import anomaly, baseline, model_performance, views, ws
+from api import anomaly, baseline, maintenance, model_performance, views, ws
 from api.bridge import BridgeStats, Subscribe, forward, redis_subscribe
 from api.hub import Hub
 from api.keys import BRIDGE, CONN, HUB, SETTINGS, SUBSCRIBE, Connections
 from streams.admin import ensure_topics
 from streams.settings import Settings
-from streams.views import AnomaliesView, JobsView, RegistryView
+from streams.views import AnomaliesView, JobsView, MaintenanceView, RegistryView
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -65,12 +65,13 @@ async def _connections(app: web.Application) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(_bridge_forever(app)))
         conn.registry, conn.jobs = RegistryView(settings), JobsView(settings)
         conn.anomalies = AnomaliesView(settings)
-        for view in (conn.registry, conn.jobs, conn.anomalies):
+        conn.maintenance = MaintenanceView(settings)
+        for view in (conn.registry, conn.jobs, conn.anomalies, conn.maintenance):
             await view.start()
     subscribe = app[SUBSCRIBE] or redis_subscribe(conn.redis)
     tasks.append(asyncio.create_task(_listen(app, subscribe)))
     yield
-    for view in (conn.registry, conn.jobs, conn.anomalies):
+    for view in (conn.registry, conn.jobs, conn.anomalies, conn.maintenance):
         if view is not None:
             await view.stop()
     for t in tasks:
@@ -148,6 +149,7 @@ def create_app(
     app.router.add_routes(baseline.routes)
     app.router.add_routes(anomaly.routes)
     app.router.add_routes(model_performance.routes)
+    app.router.add_routes(maintenance.routes)
     app.router.add_get("/", _index)
     app.router.add_static("/static", STATIC)
     return app

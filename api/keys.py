@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from api.bridge import BridgeStats, Subscribe
 from api.hub import Hub
 from streams.settings import Settings
-from streams.views import AnomaliesView, JobsView, RegistryView
+from streams.views import AnomaliesView, JobsView, MaintenanceView, RegistryView
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Connections:
     registry: RegistryView | None = None
     jobs: JobsView | None = None
     anomalies: AnomaliesView | None = None
+    maintenance: MaintenanceView | None = None
     #: Training jobs this process queued that the log has not shown yet: (machine, type) ->
     #: (job id, queued at); closes the gap between a trigger and its training_started.
     pending: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)

@@ -15,6 +15,7 @@ from schemas.events import (
     AnomalyDetected,
     AnomalyResolved,
     Event,
+    MaintenanceWindow,
     ModelActivated,
     ModelRolledBack,
     ModelTrained,
@@ -188,3 +189,30 @@ class Anomalies:
                and (resolved is None or (a.resolved_at is not None) == resolved)]
         out.sort(key=lambda a: a.event.occurred_at, reverse=True)
         return out[:limit]
+
+
+class Maintenance:
+    """The latest maintenance window of each machine, from ``enms.maintenance``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> m = Maintenance()
+    >>> m.apply(MaintenanceWindow(event_id="a", occurred_at=t, machine_id="m1", start=t,
+    ...                           end=t.replace(hour=4), reason="belt change"))
+    >>> m.window("m1").covers(t.replace(hour=3)), m.window("m2")
+    (True, None)
+    """
+
+    def __init__(self) -> None:
+        self.windows: dict[str, MaintenanceWindow] = {}
+
+    def apply(self, e: MaintenanceWindow) -> None:
+        """Fold one record: the machine's window is now this one."""
+        if e.machine_id:
+            self.windows[e.machine_id] = e
+
+    def window(self, machine_id: str) -> MaintenanceWindow | None:
+        """The machine's latest window (past, current or planned), if any."""
+        return self.windows.get(machine_id)

@@ -25,7 +25,14 @@ from detectors.online import (
     RobustZScore,
 )
 from schemas.energy import BaselineModel, EnergyHourly
-from schemas.events import AnomalyDetected, Event, MetricUpdated, SystemAlert, stable_event_id
+from schemas.events import (
+    AnomalyDetected,
+    Event,
+    MaintenanceWindow,
+    MetricUpdated,
+    SystemAlert,
+    stable_event_id,
+)
 from schemas.machines import Machine, machine_by_id
 from schemas.readings import Reading
 
@@ -202,6 +209,9 @@ class MachineScorer:
         self._run_last: datetime | None = None
         self._run_kwh = 0.0
         self._forgot_run: datetime | None = None  # the run whose level was last followed
+        #: The machine's maintenance window (set by the caller): readings in it are neither
+        #: judged nor learned; metrics and hourly energy go on.
+        self.maintenance: MaintenanceWindow | None = None
         self._last_power: float | None = None
         self._same = 0
         self.episodes = EpisodeTracker()
@@ -365,6 +375,8 @@ class MachineScorer:
         stuck = self._same + 1 == cfg.stuck_run  # report once, when the run is long
         warm = self.seen >= cfg.warmup
         self.seen += 1
+        if self.maintenance is not None and self.maintenance.covers(r.timestamp):
+            return events  # in maintenance: not judged, not learned
         point = known and abs(z) >= cfg.min_z and score >= cfg.threshold
         if not point and known:  # a reading far off on its own does not feed the means
             zc = max(-6.0, min(6.0, z))

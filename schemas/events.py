@@ -217,6 +217,30 @@ _event_decoder = msgspec.json.Decoder(AnyEvent)
 _encoder = msgspec.json.Encoder()
 
 
+class MaintenanceWindow(Event, frozen=True, kw_only=True, tag="maintenance_window"):
+    """A machine is in maintenance from ``start`` to ``end`` (event time of its readings):
+    its readings are not judged and not learned from. The latest window per machine counts
+    (the topic is compacted by machine); ending one early is a new window ending then."""
+
+    TOPIC: ClassVar[str] = "enms.maintenance"
+
+    start: TZDateTime
+    end: TZDateTime
+    reason: str = ""
+
+    def covers(self, ts: datetime) -> bool:
+        """Whether a reading at ``ts`` falls in the window."""
+        return self.start <= ts < self.end
+
+
+_maintenance_decoder = msgspec.json.Decoder(MaintenanceWindow)
+
+
+def decode_maintenance(raw: bytes) -> MaintenanceWindow:
+    """Decode a record of ``enms.maintenance``."""
+    return _maintenance_decoder.decode(raw)
+
+
 def encode(obj: msgspec.Struct) -> bytes:
     """JSON bytes of any record or event."""
     return _encoder.encode(obj)

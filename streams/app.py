@@ -15,7 +15,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams import topics as t
 from streams.settings import Settings
-from streams.views import JobsView, RegistryView
+from streams.views import JobsView, MaintenanceView, RegistryView
 
 settings = Settings.from_env()
 
@@ -79,9 +79,11 @@ energy_hourly_topic = app.topic(t.ENERGY_HOURLY, partitions=settings.readings_pa
 models_topic = app.topic(t.MODELS, partitions=1, **_raw)
 commands_topic = app.topic(t.COMMANDS, partitions=1, **_raw)
 
-# Views of whole topics, in every worker: the model registry and the training jobs.
+# Views of whole topics, in every worker: the model registry, the training jobs and the
+# maintenance windows.
 registry_view = RegistryView(settings)
 jobs_view = JobsView(settings)
+maintenance_view = MaintenanceView(settings)
 
 
 @app.service
@@ -91,7 +93,9 @@ class Views(mode.Service):
     async def on_start(self) -> None:  # noqa: D102
         await registry_view.start()
         await jobs_view.start()
+        await maintenance_view.start()
 
     async def on_stop(self) -> None:  # noqa: D102
         await registry_view.stop()
         await jobs_view.stop()
+        await maintenance_view.stop()

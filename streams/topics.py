@@ -18,6 +18,7 @@ ALERTS = "enms.alerts"
 ENERGY_HOURLY = "enms.energy.hourly"
 MODELS = "enms.models"
 COMMANDS = "enms.commands"
+MAINTENANCE = "enms.maintenance"
 
 #: Topics whose events the bridge forwards to Redis and WebSocket clients.
 OUTPUT_TOPICS = (ANOMALIES, TRAINING, METRICS, ALERTS)
@@ -80,4 +81,6 @@ def catalogue(readings_partitions: int) -> tuple[TopicSpec, ...]:
         TopicSpec(MODELS, 1, compacted=True),
         # Training commands: one partition, so jobs run one at a time, in order.
         TopicSpec(COMMANDS, 1),
+        # Maintenance windows: the latest one per machine (keyed by machine), compacted.
+        TopicSpec(MAINTENANCE, 1, compacted=True),
     )

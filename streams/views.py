@@ -14,8 +14,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from detectors.registry import Anomalies, Jobs, Registry
-from schemas.events import decode_event, decode_registry_event
+from detectors.registry import Anomalies, Jobs, Maintenance, Registry
+from schemas.events import decode_event, decode_maintenance, decode_registry_event
 from streams import topics
 from streams.settings import Settings
 
@@ -135,3 +135,12 @@ class AnomaliesView(LogView):
         self.anomalies = Anomalies()
         super().__init__(settings, topics.ANOMALIES,
                          lambda _k, v: self.anomalies.apply(decode_event(v)))
+
+
+class MaintenanceView(LogView):
+    """Maintenance windows, from ``enms.maintenance``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.maintenance = Maintenance()
+        super().__init__(settings, topics.MAINTENANCE,
+                         lambda _k, v: self.maintenance.apply(decode_maintenance(v)))

@@ -43,8 +43,8 @@ async def test_bad_records_are_dead_lettered_and_scoring_goes_on(app) -> None:  
             patch.dict(agent_module.output_topics,
                        {k: AsyncMock(send=v) for k, v in sends.items()}):
         async with agent_module.score_readings.test_context() as agent:
-            # 800 readings: more than HalfSpaceTrees' first reference window (720 readings,
-            # two hours at 10 s), during which it scores 0 and nothing can be flagged.
+            # 800 readings: past the warm-up (300) and into a third hour, so that two hours
+            # close and go to enms.energy.hourly.
             for i in range(800):
                 await agent.put(reading(i, 10.0 + 0.1 * (i % 4)), key=M.encode())
             await agent.put(b'{"machine_id": "c0000', key=M.encode())
@@ -70,3 +70,39 @@ async def test_bad_records_are_dead_lettered_and_scoring_goes_on(app) -> None:  
         2026, 2, 2, 10, tzinfo=UTC).timestamp()
     # The new machine's scorer was written to the table (its changelog) when first seen.
     assert changelog.call_args_list[0].args[0] == M.encode()
+
+
+async def test_a_machine_in_maintenance_is_not_judged(app) -> None:  # type: ignore[no-untyped-def]
+    """The agent takes each machine's window from the maintenance view."""
+    from schemas.events import MaintenanceWindow
+
+    motor = "c0000000-0000-0000-0000-000000000003"  # 30 s readings
+    t0 = datetime(2026, 2, 3, 9, tzinfo=UTC)
+
+    def motor_reading(i: int, p: float) -> bytes:
+        return encode_reading(Reading(machine_id=motor, timestamp=t0 + timedelta(seconds=30 * i),
+                                      power_kw=p, energy_kwh=p * 30 / 3600))
+
+    window = MaintenanceWindow(event_id="w1", occurred_at=t0, machine_id=motor,
+                               start=t0 + timedelta(seconds=30 * 400),
+                               end=t0 + timedelta(seconds=30 * 410), reason="inspection")
+    views = agent_module.maintenance_view.maintenance
+    views.apply(window)
+    sends = {name: AsyncMock() for name in agent_module.output_topics}
+    try:
+        with patch.object(agent_module.dlq_topic, "send", AsyncMock()), \
+                patch.object(agent_module.energy_hourly_topic, "send", AsyncMock()), \
+                patch.object(agent_module.scorers, "on_key_set", MagicMock()), \
+                patch.dict(agent_module.output_topics,
+                           {k: AsyncMock(send=v) for k, v in sends.items()}):
+            async with agent_module.score_readings.test_context() as agent:
+                for i in range(400):
+                    await agent.put(motor_reading(i, 20.0 + 0.2 * (i % 4)), key=motor.encode())
+                await agent.put(motor_reading(405, 60.0), key=motor.encode())  # in the window
+                await agent.put(motor_reading(415, 60.0), key=motor.encode())  # after it
+    finally:
+        views.windows.pop(motor, None)
+    on_topic = [orjson.loads(c.kwargs["value"]) for c in sends[topics.ANOMALIES].await_args_list]
+    flagged = [datetime.fromisoformat(e["timestamp"]) for e in on_topic
+               if e["event_type"] == "anomaly_detected"]
+    assert flagged == [t0 + timedelta(seconds=30 * 415)]

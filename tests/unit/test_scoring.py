@@ -215,3 +215,19 @@ def test_a_flagged_reading_is_at_least_a_warning() -> None:
     flagged = anomalies(run(s, steady(240, start=600, seed=1,
                                       factor=lambda i: 1.0 + 0.3 * (i - 600) / 240)))
     assert flagged and {a.severity for a in flagged} <= {"warning", "critical"}
+
+
+def test_readings_in_a_maintenance_window_are_neither_judged_nor_learned() -> None:
+    from schemas.events import MaintenanceWindow
+
+    s = MachineScorer(M, ScoringConfig())
+    run(s, steady(600))
+    start, end = T0 + timedelta(seconds=30 * 600), T0 + timedelta(seconds=30 * 660)
+    s.maintenance = MaintenanceWindow(event_id="w", occurred_at=start, machine_id=M,
+                                      start=start, end=end, reason="bearing change")
+    before = s.expect.predict({"throughput_units_per_hour": 600.0})
+    # A motor on the test bench: three times its power for half an hour, no alarm ...
+    assert not anomalies(run(s, steady(60, start=600, seed=1, factor=lambda i: 3.0)))
+    assert s.expect.predict({"throughput_units_per_hour": 600.0}) == before
+    # ... and after the window the same fault is flagged at once.
+    assert anomalies(run(s, steady(2, start=660, seed=2, factor=lambda i: 3.0)))

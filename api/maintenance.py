@@ -1,0 +1,95 @@
+"""Maintenance windows: while a machine is serviced its readings are not judged.
+
+``PUT`` records a window (``start`` defaults to now, ``end`` is required), ``DELETE`` ends the
+open one now, ``GET`` shows the machine's latest window. A window is an event on the
+compacted ``enms.maintenance`` (one per machine); every worker folds the topic and skips
+judging and learning for readings whose time falls in their machine's window.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from api.errors import json_object, json_response, not_found, unprocessable
+from api.keys import CONN
+from api.training import _caught_up, machine_param, time_param, unavailable
+from detectors.registry import Maintenance
+from schemas.events import MaintenanceWindow, encode, stable_event_id
+from streams.topics import MAINTENANCE
+
+routes = web.RouteTableDef()
+PATH = "/api/v1/machines/{machine_id}/maintenance"
+#: A window longer than this is almost certainly a typo (a year instead of a day).
+LONGEST = timedelta(days=31)
+
+
+async def _maintenance(request: web.Request) -> Maintenance:
+    return (await _caught_up(request.app[CONN].maintenance, "maintenance log")).maintenance
+
+
+def _json(machine_id: str, name: str, w: MaintenanceWindow | None) -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {"machine_id": machine_id, "machine_name": name,
+            "in_maintenance": bool(w and w.covers(now)),
+            "window": None if w is None else {"start": w.start.isoformat(),
+                                              "end": w.end.isoformat(), "reason": w.reason,
+                                              "id": w.event_id}}
+
+
+async def _publish(request: web.Request, w: MaintenanceWindow) -> None:
+    producer = request.app[CONN].producer
+    if producer is None:
+        raise unavailable("Kafka producer")
+    await producer.send_and_wait(MAINTENANCE, key=(w.machine_id or "").encode(), value=encode(w))
+
+
+@routes.get(PATH)
+async def get_window(request: web.Request) -> web.Response:
+    """The machine's latest maintenance window (null when it never had one)."""
+    machine = machine_param(request.match_info["machine_id"], "path")
+    w = (await _maintenance(request)).window(machine.id)
+    return json_response(_json(machine.id, machine.name, w))
+
+
+@routes.put(PATH)
+async def put_window(request: web.Request) -> web.Response:
+    """Record a window: ``{"end": ..., "start"?: now, "reason"?: ""}``."""
+    machine = machine_param(request.match_info["machine_id"], "path")
+    body = await json_object(request)
+    now = datetime.now(UTC)
+    start = time_param(body.get("start"), "start", "body") or now
+    end = time_param(body.get("end"), "end", "body")
+    if end is None:
+        raise unprocessable("end", "field required", ("body",))
+    if end <= start:
+        raise unprocessable("end", "must be after start", ("body",))
+    if end - start > LONGEST:
+        raise unprocessable("end", f"a window may last at most {LONGEST.days} days", ("body",))
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 500:
+        raise unprocessable("reason", "must be text of at most 500 characters", ("body",))
+    w = MaintenanceWindow(
+        event_id=stable_event_id("maintenance_window", machine.id, start.isoformat(),
+                                 end.isoformat(), reason),
+        occurred_at=now, machine_id=machine.id, start=start, end=end, reason=reason)
+    await _publish(request, w)
+    return json_response(_json(machine.id, machine.name, w))
+
+
+@routes.delete(PATH)
+async def end_window(request: web.Request) -> web.Response:
+    """End the machine's open window now (404 when none is open)."""
+    machine = machine_param(request.match_info["machine_id"], "path")
+    w = (await _maintenance(request)).window(machine.id)
+    now = datetime.now(UTC)
+    if w is None or not w.covers(now):
+        raise not_found(f"{machine.name} has no open maintenance window")
+    ended = MaintenanceWindow(
+        event_id=stable_event_id("maintenance_window", machine.id, w.event_id, "ended",
+                                 now.isoformat()),
+        occurred_at=now, machine_id=machine.id, start=w.start, end=now,
+        reason=w.reason)
+    await _publish(request, ended)
+    return json_response(_json(machine.id, machine.name, ended))
