@@ -254,23 +254,22 @@
   // ---------------------------------------------------------------- anomalies
   var anomalyBody = document.querySelector("#anomalies tbody");
 
-  function onAnomaly(d) {
-    var now = Date.now();
-    var name = machineName(d.machine_id, d.machine_name);
-    if (d.machine_id) {
-      var m = ensureMachine(d.machine_id, { name: d.machine_name });
-      m.anomalyTimes.push(now);
-    }
-    anomalyTimes.push(now);
-    pruneCounts();
+  var shownAnomalies = new Set(); // event ids in the table: a live event may repeat a loaded one
 
+  // One row of the anomaly table; on top (live) or at the bottom (loaded, newest first).
+  // False when the anomaly is already shown.
+  function addAnomalyRow(d, atBottom) {
+    if (d.event_id) {
+      if (shownAnomalies.has(d.event_id)) return false;
+      shownAnomalies.add(d.event_id);
+    }
     var sev = severityClass(d.severity);
     var unit = metricUnit(d.metric);
     var tr = el("tr", "sev-" + sev);
     var tdTime = el("td", "time", fmtTime(d.timestamp || d.occurred_at));
     tdTime.title = fmtDateTime(d.timestamp || d.occurred_at);
     tr.appendChild(tdTime);
-    tr.appendChild(el("td", "machine", name));
+    tr.appendChild(el("td", "machine", machineName(d.machine_id, d.machine_name)));
     var tdType = el("td", "type", d.anomaly_type || "unknown");
     if (d.explanation) tdType.title = d.explanation;
     tr.appendChild(tdType);
@@ -284,11 +283,51 @@
     var tdScore = el("td", "num", fmt(d.score, 2));
     if (isNum(d.anomaly_score)) tdScore.title = fmt(d.anomaly_score, 1) + " robust std devs";
     tr.appendChild(tdScore);
-
-    anomalyBody.insertBefore(tr, anomalyBody.firstChild);
-    while (anomalyBody.rows.length > MAX_ANOMALY_ROWS) anomalyBody.deleteRow(-1);
+    if (atBottom) {
+      if (anomalyBody.rows.length >= MAX_ANOMALY_ROWS) return false;
+      anomalyBody.appendChild(tr);
+    } else {
+      anomalyBody.insertBefore(tr, anomalyBody.firstChild);
+      while (anomalyBody.rows.length > MAX_ANOMALY_ROWS) anomalyBody.deleteRow(-1);
+    }
     var empty = $("anomalies-empty");
     if (empty) empty.remove();
+    return true;
+  }
+
+  // The latest anomalies from the log (GET api/v1/anomaly/recent), so the table is not empty
+  // until the next one happens. The counters stay live-only. Unavailable (503): no rows.
+  function loadRecentAnomalies() {
+    var url = new URL("api/v1/anomaly/recent", BASE);
+    url.searchParams.set("limit", String(MAX_ANOMALY_ROWS));
+    fetch(url.toString(), { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) {
+        ((body && body.anomalies) || []).forEach(function (a) {
+          addAnomalyRow({
+            event_id: a.id, machine_id: a.machine_id, machine_name: a.machine_name,
+            timestamp: a.detected_at, anomaly_type: a.anomaly_type, severity: a.severity,
+            metric: a.metric_name, value: a.metric_value, expected_value: a.expected_value,
+            score: a.confidence_score, anomaly_score: a.deviation_std_dev,
+            explanation: a.explanation
+          }, true);
+        });
+      })
+      .catch(function () { /* the live feed still fills the table */ });
+  }
+
+  function onAnomaly(d) {
+    if (!addAnomalyRow(d, false)) return; // already shown (loaded from the log)
+    var now = Date.now();
+    var name = machineName(d.machine_id, d.machine_name);
+    if (d.machine_id) {
+      var m = ensureMachine(d.machine_id, { name: d.machine_name });
+      m.anomalyTimes.push(now);
+    }
+    anomalyTimes.push(now);
+    pruneCounts();
+    var sev = severityClass(d.severity);
+    var unit = metricUnit(d.metric);
 
     var body = (d.metric || "value") + " " + fmt(d.value, 1) + unit;
     if (isNum(d.expected_value)) {
@@ -646,6 +685,7 @@
   // ---------------------------------------------------------------- start
   setState("connecting");
   loadMachines();
+  loadRecentAnomalies();
   connect();
   setInterval(pruneCounts, 60000);
 

@@ -527,3 +527,40 @@ async def test_works_behind_a_path_prefix(page: Page) -> None:
         assert all(base in u for u in urls if "favicon" not in u), urls
     finally:
         await srv.stop()
+
+
+async def test_table_starts_with_the_latest_anomalies_from_the_log(
+        server: DashboardServer, page: Page) -> None:
+    """On open the table is filled from GET api/v1/anomaly/recent (newest first); a live
+    event already shown is not added twice; the live counters count live events only."""
+    loaded = [anomaly(severity="warning", value=61.0), anomaly(value=88.0)]
+    rows_json = [{
+        "id": a.event_id, "machine_id": a.machine_id, "machine_name": a.machine_name,
+        "detected_at": (T0 - timedelta(minutes=i)).isoformat(), "anomaly_type": "drift",
+        "severity": a.severity, "metric_name": a.metric, "metric_value": a.value,
+        "expected_value": a.expected_value, "confidence_score": a.score,
+        "deviation_std_dev": a.anomaly_score, "explanation": a.explanation,
+    } for i, a in enumerate(loaded)]
+
+    async def recent(route) -> None:  # type: ignore[no-untyped-def]
+        await route.fulfill(status=200, content_type="application/json",
+                            body=json.dumps({"total_count": 2, "anomalies": rows_json}))
+
+    await page.route("**/api/v1/anomaly/recent*", recent)
+    await page.goto(server.url)
+    await expect(page.locator("#conn-badge")).to_have_attribute("data-state", "live",
+                                                                timeout=WAIT_MS)
+    rows = page.locator("#anomalies tbody tr")
+    await expect(rows).to_have_count(2, timeout=WAIT_MS)
+    await expect(rows.first).to_contain_text("61.0")  # the log's order: newest first
+    await expect(rows.first).to_contain_text("drift")
+    await expect(rows.nth(1).locator(".pill")).to_have_text("critical")
+    await expect(page.locator("#anomaly-count-24h")).to_have_text("0")
+
+    await server.publish(loaded[1])  # the same anomaly, live: not a second row
+    fresh = anomaly(value=99.5)
+    await server.publish(fresh)
+    # Events arrive in order: once the fresh one is on top, the repeat has been handled.
+    await expect(rows.first).to_contain_text("99.5", timeout=WAIT_MS)
+    await expect(rows).to_have_count(3)
+    await expect(page.locator("#anomaly-count-24h")).to_have_text("1")
