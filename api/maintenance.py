@@ -1,7 +1,7 @@
 """Maintenance windows: while a machine is serviced its readings are not judged.
 
 ``PUT`` records a window (``start`` defaults to now, ``end`` is required), ``DELETE`` ends the
-open one now, ``GET`` shows the machine's latest window. A window is an event on the
+open one now or cancels a planned one, ``GET`` shows the machine's latest window. A window is an event on the
 compacted ``enms.maintenance`` (one per machine); every worker folds the topic and skips
 judging and learning for readings whose time falls in their machine's window.
 """
@@ -80,16 +80,17 @@ async def put_window(request: web.Request) -> web.Response:
 
 @routes.delete(PATH)
 async def end_window(request: web.Request) -> web.Response:
-    """End the machine's open window now (404 when none is open)."""
+    """End the machine's open window now, or cancel a planned one (its end becomes its
+    start); 404 when there is neither."""
     machine = machine_param(request.match_info["machine_id"], "path")
     w = (await _maintenance(request)).window(machine.id)
     now = datetime.now(UTC)
-    if w is None or not w.covers(now):
-        raise not_found(f"{machine.name} has no open maintenance window")
+    if w is None or w.end <= now or w.end <= w.start:
+        raise not_found(f"{machine.name} has no open or planned maintenance window")
     ended = MaintenanceWindow(
         event_id=stable_event_id("maintenance_window", machine.id, w.event_id, "ended",
                                  now.isoformat()),
-        occurred_at=now, machine_id=machine.id, start=w.start, end=now,
+        occurred_at=now, machine_id=machine.id, start=w.start, end=max(w.start, now),
         reason=w.reason)
     await _publish(request, ended)
     return json_response(_json(machine.id, machine.name, ended))

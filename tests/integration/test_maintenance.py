@@ -55,3 +55,18 @@ async def test_put_get_delete_a_window(api: str) -> None:
                    "the ended window on GET")
         async with s.delete(url) as r:
             assert r.status == 404  # nothing open any more
+
+        # A planned window can be cancelled before it starts.
+        later = now + timedelta(days=1)
+        async with s.put(url, json={"start": later.isoformat(),
+                                    "end": (later + timedelta(hours=1)).isoformat()}) as r:
+            assert r.status == 200
+            body = await r.json()
+        assert not body["in_maintenance"]
+        planned = body["window"]["id"]
+        wait_until(lambda: http_json(url)["window"]["id"] == planned, 30,  # type: ignore[index]
+                   "the planned window on GET")
+        async with s.delete(url) as r:
+            assert r.status == 200
+            cancelled = (await r.json())["window"]
+        assert cancelled["start"] == cancelled["end"]
