@@ -270,19 +270,26 @@ class ExpectedPower:
         return dict(sorted(((k, v) for k, v in parts.items() if abs(v) > 1e-9),
                            key=lambda kv: -abs(kv[1])))
 
+    def _q(self, phi: np.ndarray) -> float:
+        """``φᵀ A⁻¹ φ`` at the last solve: about 1 / (readings seen like this one)."""
+        return float(phi @ self._state()["inv"] @ phi)
+
     def leverage(self, x: Features) -> float:
         """In [0, 1): near 1 where the model has no data (a new operating state)."""
-        phi = np.asarray(self.features(x))
-        q = float(phi @ self._state()["inv"] @ phi)
+        q = self._q(np.asarray(self.features(x)))
         return q / (1.0 + q)
 
     def z(self, x: Features, y: float) -> float:
         """Residual of ``y`` in robust standard deviations (0 before any data)."""
+        return self.z_of(y, self.predict(x))
+
+    def z_of(self, y: float, expected: float) -> float:
+        """`z` for an already computed ``expected = predict(x)``."""
         s = self._state()
         if not s["n"]:
             return 0.0
         sigma = 1.2533 * max(float(s["mad"]), 1e-3)
-        return self._relative(y, self.predict(x)) / sigma
+        return self._relative(y, expected) / sigma
 
     def learn_one(self, x: Features, y: float, t: float | None = None, w: float = 1.0) -> None:
         """Add one reading (``t``: its event time in seconds; ``w``: its weight) and update
@@ -306,7 +313,7 @@ class ExpectedPower:
         s["b"] += (w * y) * phi
         s["n"] = n + 1
         s["since"] += 1
-        new_region = float(phi @ s["inv"] @ phi) > 0.05  # drivers the last solve did not know
+        new_region = self._q(phi) > 0.05  # drivers the last solve did not know
         due = (n < 50 or new_region or (t is None and s["since"] >= 50)
                or (t is not None and (s["t_solved"] is None or t - s["t_solved"] >= self.resolve_s)))
         if due:

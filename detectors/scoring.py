@@ -362,7 +362,7 @@ class MachineScorer:
         x = {**drivers, METRIC: r.power_kw, "t": t}
         score = self.detector.score_one(x)  # score first ...
         expected = self.expect.predict(drivers)
-        z = self.expect.z(drivers, r.power_kw)
+        z = self.expect.z_of(r.power_kw, expected)
         known = self.expect.leverage(drivers) <= cfg.max_leverage
         # Time this reading stands for: at most two intervals, so a gap in the data is not
         # taken as minutes of evidence (nor of energy).

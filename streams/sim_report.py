@@ -20,7 +20,7 @@ from schemas.events import AnomalyDetected
 from schemas.machines import machine_by_id
 from schemas.readings import Reading
 from streams.replay import simulated
-from streams.simulator import KINDS, Label
+from streams.simulator import KINDS, Label, generate
 
 #: Simulated time starts on a Monday at midnight (the warm-up day is a working day).
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -82,8 +82,6 @@ def _plot(w: _Window, path: Path) -> None:
 def evaluate(config: ScoringConfig, *, days: float, seed: int,
              clean_days: float = 8.0) -> tuple[dict[str, Any], dict[str, Any], list[_Window]]:
     """Score a labelled run and a clean run; keep the readings around one label per kind."""
-    from streams.simulator import generate
-
     # The plan is known before any reading is generated, so the plot windows are too.
     planned = [lab for lab in generate(seed=seed, start=START, duration=timedelta(days=days)).labels
                if lab.end > START + timedelta(days=1)]
