@@ -7,7 +7,7 @@ benchmarks all call it the same way. Time comes from the reading, never the wall
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -476,11 +476,24 @@ class MachineScorer:
             energy_impact_kwh=round(impact, 4))
 
 
-def score_stream(readings: Iterable[Reading], config: ScoringConfig) -> Iterator[Output]:
-    """Score readings of any machines in order, as the agent does; yield every event."""
+#: Told of every reading scored: the reading, the power expected before it was scored (None
+#: until its machine's model has data) and the anomalies it raised.
+Observer = Callable[[Reading, float | None, list[AnomalyDetected]], None]
+
+
+def score_stream(readings: Iterable[Reading], config: ScoringConfig,
+                 observe: Observer | None = None) -> Iterator[Output]:
+    """Score readings of any machines in order, as the agent does; yield every event (and
+    tell ``observe`` of each reading, e.g. for plots)."""
     scorers: dict[str, MachineScorer] = {}
     for r in readings:
         s = scorers.get(r.machine_id)
         if s is None:
             s = scorers[r.machine_id] = MachineScorer(r.machine_id, config)
-        yield from s.step(r)
+        if observe is None:
+            yield from s.step(r)
+            continue
+        expected = s.expect.predict(r.drivers()) if s.seen else None
+        out = s.step(r)
+        observe(r, expected, [e for e in out if isinstance(e, AnomalyDetected)])
+        yield from out

@@ -6,24 +6,20 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
 from detectors.backtest import Report, backtest
-from detectors.scoring import MachineScorer, ScoringConfig
+from detectors.scoring import Observer, ScoringConfig, score_stream
 from schemas.events import AnomalyDetected
 from schemas.machines import MACHINES
 from schemas.readings import Reading
 from streams.history import load_readings
 from streams.settings import Settings
 from streams.simulator import Label, generate, read_labels
-
-#: Called for every reading scored: the reading, the power expected before it was scored (None
-#: until its machine's model has data) and the anomalies it raised.
-Observer = Callable[[Reading, float | None, list[AnomalyDetected]], None]
 
 
 def _run(readings: Iterable[Reading], config: ScoringConfig, labels: list[Label],
@@ -34,20 +30,16 @@ def _run(readings: Iterable[Reading], config: ScoringConfig, labels: list[Label]
     n = 0
     severities: dict[str, int] = {}
     detections = []
-    scorers: dict[str, MachineScorer] = {}
-    for r in readings:
-        n += 1
-        s = scorers.get(r.machine_id)
-        if s is None:
-            s = scorers[r.machine_id] = MachineScorer(r.machine_id, config)
-        expected = s.expect.predict(r.drivers()) if observe and s.seen else None
-        found = [e for e in s.step(r) if isinstance(e, AnomalyDetected)]
-        if observe:
-            observe(r, expected, found)
-        for e in found:
-            if judge_from is None or e.timestamp >= judge_from:
-                detections.append((e.machine_id or "", e.timestamp))
-                severities[e.severity] = severities.get(e.severity, 0) + 1
+
+    def counted() -> Iterator[Reading]:
+        nonlocal n
+        for r in readings:
+            n += 1
+            yield r
+    for e in score_stream(counted(), config, observe):
+        if isinstance(e, AnomalyDetected) and (judge_from is None or e.timestamp >= judge_from):
+            detections.append((e.machine_id or "", e.timestamp))
+            severities[e.severity] = severities.get(e.severity, 0) + 1
     return backtest(detections, labels), severities, time.perf_counter() - t0, n
 
 
