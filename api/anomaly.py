@@ -10,11 +10,11 @@ from aiohttp import web
 
 from api.errors import json_object, json_response, not_found, unprocessable
 from api.keys import CONN, SETTINGS
-from api.training import _caught_up, machine_param, registry, time_param, unavailable
+from api.training import _caught_up, machine_param, publish, registry, time_param
 from detectors.batch import detect_window
 from detectors.hourly import hourly_records
 from detectors.registry import Anomalies, Anomaly
-from schemas.events import AnomalyDetected, AnomalyResolved, encode, stable_event_id
+from schemas.events import AnomalyDetected, AnomalyResolved, stable_event_id
 from schemas.machines import machine_by_id
 from streams.history import load_readings
 from streams.topics import ANOMALIES
@@ -98,11 +98,8 @@ async def detect(request: web.Request) -> web.Response:
                          f"in the hour; isolation score {a.score:.3f} (threshold "
                          f"{a.threshold:.3f})")))
     new = [e for e in events if e.event_id not in log.by_id]
-    producer = request.app[CONN].producer
-    if new and producer is None:
-        raise unavailable("Kafka producer")
     for e in new:
-        await producer.send_and_wait(ANOMALIES, key=machine.id.encode(), value=encode(e))  # type: ignore[union-attr]
+        await publish(request, ANOMALIES, machine.id, e)
     if new:  # so that an identical call right after sees them as saved
         view = request.app[CONN].anomalies
         ids = {e.event_id for e in new}
@@ -209,11 +206,7 @@ async def resolve(request: web.Request) -> web.Response:
     e = AnomalyResolved(event_id=stable_event_id("anomaly_resolved", aid, now.isoformat()),
                         occurred_at=now, machine_id=a.event.machine_id, anomaly_id=aid,
                         resolution_notes=notes)
-    producer = request.app[CONN].producer
-    if producer is None:
-        raise unavailable("Kafka producer")
-    await producer.send_and_wait(ANOMALIES, key=(a.event.machine_id or "").encode(),
-                                 value=encode(e))
+    await publish(request, ANOMALIES, a.event.machine_id or "", e)
     view = request.app[CONN].anomalies
     with_timeout = view.wait_for(lambda: log.by_id[aid].resolved_at is not None, 10)  # type: ignore[union-attr]
     try:

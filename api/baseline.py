@@ -15,15 +15,15 @@ from api.training import (
     choice,
     jobs,
     machine_param,
+    publish,
     queue_training,
     registry,
     running_job,
     time_param,
-    unavailable,
 )
 from detectors.baseline import predict, predict_many
 from schemas.energy import BaselineModel, EnergyHourly
-from schemas.events import ModelActivated, ModelRolledBack, encode, registry_key, stable_event_id
+from schemas.events import ModelActivated, ModelRolledBack, registry_key, stable_event_id
 from streams.history import load_hourly
 from streams.topics import MODELS
 
@@ -193,11 +193,7 @@ async def deviation(request: web.Request) -> web.Response:
 
 
 async def _send_registry_event(request: web.Request, e: ModelActivated | ModelRolledBack) -> None:
-    producer = request.app[CONN].producer
-    if producer is None:
-        raise unavailable("Kafka producer")
-    await producer.send_and_wait(MODELS, key=registry_key(e.machine_id or "", e.model_type).encode(),
-                                 value=encode(e))
+    await publish(request, MODELS, registry_key(e.machine_id or "", e.model_type), e)
 
 
 @routes.post(f"{PREFIX}/model/{{model_id}}/activate")

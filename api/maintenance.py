@@ -14,9 +14,9 @@ from aiohttp import web
 
 from api.errors import json_object, json_response, not_found, unprocessable
 from api.keys import CONN
-from api.training import _caught_up, machine_param, time_param, unavailable
+from api.training import _caught_up, machine_param, publish, time_param
 from detectors.registry import Maintenance
-from schemas.events import MaintenanceWindow, encode, stable_event_id
+from schemas.events import MaintenanceWindow, stable_event_id
 from streams.topics import MAINTENANCE
 
 routes = web.RouteTableDef()
@@ -36,13 +36,6 @@ def _json(machine_id: str, name: str, w: MaintenanceWindow | None) -> dict[str, 
             "window": None if w is None else {"start": w.start.isoformat(),
                                               "end": w.end.isoformat(), "reason": w.reason,
                                               "id": w.event_id}}
-
-
-async def _publish(request: web.Request, w: MaintenanceWindow) -> None:
-    producer = request.app[CONN].producer
-    if producer is None:
-        raise unavailable("Kafka producer")
-    await producer.send_and_wait(MAINTENANCE, key=(w.machine_id or "").encode(), value=encode(w))
 
 
 @routes.get(PATH)
@@ -74,7 +67,7 @@ async def put_window(request: web.Request) -> web.Response:
         event_id=stable_event_id("maintenance_window", machine.id, start.isoformat(),
                                  end.isoformat(), reason),
         occurred_at=now, machine_id=machine.id, start=start, end=end, reason=reason)
-    await _publish(request, w)
+    await publish(request, MAINTENANCE, machine.id, w)
     return json_response(_json(machine.id, machine.name, w))
 
 
@@ -92,5 +85,5 @@ async def end_window(request: web.Request) -> web.Response:
                                  now.isoformat()),
         occurred_at=now, machine_id=machine.id, start=w.start, end=max(w.start, now),
         reason=w.reason)
-    await _publish(request, ended)
+    await publish(request, MAINTENANCE, machine.id, ended)
     return json_response(_json(machine.id, machine.name, ended))

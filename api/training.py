@@ -7,7 +7,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+import msgspec
 from aiohttp import web
+from aiokafka import AIOKafkaProducer
 
 from api.errors import not_found, unprocessable
 from api.keys import CONN, SETTINGS
@@ -26,6 +28,19 @@ def unavailable(what: str) -> web.HTTPError:
     """503: a dependency is not connected yet."""
     return web.HTTPServiceUnavailable(text=f'{{"detail": "{what} not available yet"}}',
                                       content_type="application/json")
+
+
+def kafka_producer(request: web.Request) -> AIOKafkaProducer:
+    """The API's Kafka producer; 503 while it is not connected."""
+    producer = request.app[CONN].producer
+    if producer is None:
+        raise unavailable("Kafka producer")
+    return producer
+
+
+async def publish(request: web.Request, topic: str, key: str, event: msgspec.Struct) -> None:
+    """Send one event as JSON and wait for the broker's ack (503 without a producer)."""
+    await kafka_producer(request).send_and_wait(topic, key=key.encode(), value=encode(event))
 
 
 async def _caught_up(view: V | None, what: str) -> V:
@@ -101,9 +116,7 @@ def running_job(request: web.Request, js: Jobs, machine_id: str, model_type: str
 
 async def queue_training(request: web.Request, cmd_fields: dict[str, object]) -> TrainCommand:
     """Put a training command on ``enms.commands``; remember it as pending."""
-    producer = request.app[CONN].producer
-    if producer is None:
-        raise unavailable("Kafka producer")
+    producer = kafka_producer(request)
     settings = request.app[SETTINGS]
     cmd = TrainCommand(training_job_id=str(uuid.uuid4()), requested_at=datetime.now(UTC),
                        window_days=settings.retrain_window_days, **cmd_fields)  # type: ignore[arg-type]
