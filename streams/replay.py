@@ -56,19 +56,27 @@ async def replay(settings: Settings, start: datetime, end: datetime, config: Sco
             if seconds else None, "severities": sev, "report": asdict(report)}
 
 
+#: The first simulated day warms the detectors up: its detections are not judged.
+WARMUP = timedelta(days=1)
+
+
+def judged(labels: Iterable[Label], start: datetime) -> list[Label]:
+    """The labels a simulated run from ``start`` is judged on: those that reach past the
+    warm-up day (one that began during it is found by a detection after it)."""
+    return [lab for lab in labels if lab.end > start + WARMUP]
+
+
 def simulated(config: ScoringConfig, *, days: float, seed: int, start: datetime,
               anomalies: bool = True, rate_per_day: float = 4.0,
               observe: Observer | None = None) -> dict[str, Any]:
     """Simulate ``days`` of all machines (the first day is warm-up, not judged) and score.
 
-    The result's ``labels`` are the judged labels: those that reach past the warm-up day (one
-    that began during it is found by a detection after it).
+    The result's ``labels`` are the `judged` ones.
     """
     sim = generate(seed=seed, start=start, duration=timedelta(days=days), anomalies=anomalies,
                    anomaly_rate_per_day=rate_per_day)
-    warm_end = start + timedelta(days=1)
-    labels = [lab for lab in sim.labels if lab.end > warm_end]
-    report, sev, seconds, n = _run(sim.readings, config, labels, judge_from=warm_end,
+    labels = judged(sim.labels, start)
+    report, sev, seconds, n = _run(sim.readings, config, labels, judge_from=start + WARMUP,
                                    observe=observe)
     return {"readings": n, "seconds": round(seconds, 2), "severities": sev,
             "report": asdict(report), "labels": labels,

@@ -19,7 +19,7 @@ from detectors.scoring import ScoringConfig
 from schemas.events import AnomalyDetected
 from schemas.machines import machine_by_id
 from schemas.readings import Reading
-from streams.replay import simulated
+from streams.replay import judged, simulated
 from streams.simulator import KINDS, Label, generate
 
 #: Simulated time starts on a Monday at midnight (the warm-up day is a working day).
@@ -83,9 +83,8 @@ def evaluate(config: ScoringConfig, *, days: float, seed: int,
              clean_days: float = 8.0) -> tuple[dict[str, Any], dict[str, Any], list[_Window]]:
     """Score a labelled run and a clean run; keep the readings around one label per kind."""
     # The plan is known before any reading is generated, so the plot windows are too.
-    planned = [lab for lab in generate(seed=seed, start=START, duration=timedelta(days=days)).labels
-               if lab.end > START + timedelta(days=1)]
-    windows = _windows(planned)
+    plan = generate(seed=seed, start=START, duration=timedelta(days=days)).labels
+    windows = _windows(judged(plan, START))
 
     def observe(r: Reading, expected: float | None, found: list[AnomalyDetected]) -> None:
         for w in windows:
