@@ -179,6 +179,8 @@ class Services:
 
 @contextlib.contextmanager
 def _own_kafka(run_dir: Path) -> Iterator[str]:
+    # kafka_broker starts it with KAFKA_RETENTION_HOURS=-1: the benchmarks' readings carry
+    # event times in the past, and a retention measured on them would delete them mid-run.
     try:
         with kafka_broker(run_dir) as bootstrap:
             yield bootstrap

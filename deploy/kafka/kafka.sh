@@ -12,6 +12,11 @@
 #   KAFKA_RUN_DIR=.run/kafka   data, config, log and pid (outside git; topics survive restarts)
 #   KAFKA_LIBS=.cache/kafka-libs
 #   KAFKA_HEAP=384m            -Xms/-Xmx of the broker JVM
+#   KAFKA_RETENTION_HOURS=168  log.retention.hours, for topics without their own retention.ms;
+#                              -1 = no time-based deletion. Age is the record timestamp, for
+#                              readings their event time: records of an older period (test and
+#                              benchmark data, old periods replayed) are deleted at the next
+#                              retention check (every 5 min). Written at every start.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,6 +26,7 @@ KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_RUN_DIR="${KAFKA_RUN_DIR:-$root/.run/kafka}"
 KAFKA_LIBS="${KAFKA_LIBS:-$root/.cache/kafka-libs}"
 KAFKA_HEAP="${KAFKA_HEAP:-384m}"
+KAFKA_RETENTION_HOURS="${KAFKA_RETENTION_HOURS:-168}"
 pidfile="$KAFKA_RUN_DIR/kafka.pid"
 log="$KAFKA_RUN_DIR/kafka.log"
 
@@ -41,9 +47,13 @@ java_opts=(-Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseSerialGC -XX:TieredStopAt
 java_cmd() { java "${java_opts[@]}" "$@"; }
 
 write_config() {
+  [[ "$KAFKA_RETENTION_HOURS" =~ ^(-1|[1-9][0-9]*)$ ]] || {
+    echo "kafka.sh: KAFKA_RETENTION_HOURS must be -1 or a positive number of hours," \
+      "got '$KAFKA_RETENTION_HOURS'" >&2; exit 2; }
   mkdir -p "$KAFKA_RUN_DIR/data"
   sed -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CPORT@#$KAFKA_CONTROLLER_PORT#g" \
-      -e "s#@DATA@#$KAFKA_RUN_DIR/data#g" "$here/server.properties" > "$KAFKA_RUN_DIR/server.properties"
+      -e "s#@DATA@#$KAFKA_RUN_DIR/data#g" -e "s#@RETENTION_HOURS@#$KAFKA_RETENTION_HOURS#g" \
+      "$here/server.properties" > "$KAFKA_RUN_DIR/server.properties"
 }
 
 ready() {

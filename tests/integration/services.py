@@ -53,9 +53,15 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):  # 
 
 @contextlib.contextmanager
 def kafka_broker(run_dir: Path) -> Iterator[str]:
-    """A fresh single-node KRaft broker on free ports; yields its bootstrap address."""
+    """A fresh single-node KRaft broker on free ports; yields its bootstrap address.
+
+    No time-based retention: retention is measured on the record timestamp, which is the
+    reading's event time, and the tests' and benchmarks' readings lie years in the past (the
+    broker would delete them at its next 5-minute retention check while a test reads them).
+    """
     env = dict(os.environ, KAFKA_PORT=str(free_port()), KAFKA_CONTROLLER_PORT=str(free_port()),
-               KAFKA_RUN_DIR=str(run_dir), KAFKA_HEAP=os.environ.get("KAFKA_HEAP", "384m"))
+               KAFKA_RUN_DIR=str(run_dir), KAFKA_HEAP=os.environ.get("KAFKA_HEAP", "384m"),
+               KAFKA_RETENTION_HOURS="-1")
     subprocess.run([str(KAFKA_SH), "start"], env=env, check=True, timeout=180)
     try:
         yield f"127.0.0.1:{env['KAFKA_PORT']}"
