@@ -36,6 +36,27 @@ def _parse_time(text: str) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def parse_start(text: str) -> datetime:
+    """An ISO 8601 time (UTC if it has no zone), or a duration with its unit before now
+    (``7d``: seven days ago, in whole seconds).
+
+    Examples
+    --------
+    >>> parse_start("2026-11-20T06:00:00+01:00").isoformat()
+    '2026-11-20T06:00:00+01:00'
+    >>> ago = datetime.now(UTC) - parse_start("7d")
+    >>> timedelta(days=7) <= ago < timedelta(days=7, seconds=2)
+    True
+    """
+    if re.fullmatch(r"\s*\d+(?:\.\d+)?\s*[smhd]\s*", text):
+        return datetime.now(UTC).replace(microsecond=0) - parse_duration(text)
+    try:
+        return _parse_time(text)
+    except ValueError as e:
+        msg = f"not a time or a duration before now: {text!r} (use e.g. 2026-11-20T06:00Z or 7d)"
+        raise argparse.ArgumentTypeError(msg) from e
+
+
 def _logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -82,10 +103,9 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from streams import simulator
 
     _logging(settings)
-    start = args.start or (datetime.now(UTC).replace(microsecond=0) - args.backfill)
     try:
         sent = asyncio.run(simulator.run(
-            settings, seed=args.seed, speed=args.speed, start=start, duration=args.duration,
+            settings, seed=args.seed, speed=args.speed, start=args.start, duration=args.duration,
             labels_path=args.labels, anomalies=not args.no_anomalies,
             backfill=args.backfill, anomaly_rate_per_day=args.anomaly_rate))
     except KeyboardInterrupt:
@@ -164,10 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("topics", help="create the Kafka topics").set_defaults(fn=cmd_topics)
     s = sub.add_parser("simulate", help="produce simulated readings of the eight machines")
     s.add_argument("--speed", type=float, default=60.0,
-                   help="simulated seconds per real second (0 = as fast as possible)")
+                   help="simulated seconds per real second (0 = as fast as possible) until "
+                        "the simulation reaches now, then real time: no reading is sent "
+                        "before its own timestamp")
     s.add_argument("--seed", type=int, default=42)
-    s.add_argument("--start", type=_parse_time, default=None,
-                   help="simulated start time (ISO 8601; default: now minus --backfill)")
+    s.add_argument("--start", type=parse_start, default=None,
+                   help="simulated start time: ISO 8601, or a duration before now such as "
+                        "7d (default: now minus --backfill)")
     s.add_argument("--duration", type=parse_duration, default=None,
                    help="simulated time to produce (default: until Ctrl-C)")
     s.add_argument("--backfill", type=parse_duration, default=timedelta(0),
@@ -181,8 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "enms.energy.hourly (so baselines can be trained at once)")
     h.add_argument("--days", type=parse_duration, default=timedelta(days=28))
     h.add_argument("--before", type=parse_duration, default=timedelta(0),
-                   help="history ends this long before now (match simulate --backfill)")
-    h.add_argument("--end", type=_parse_time, default=None, help="history ends here instead")
+                   help="history ends this long before now, on the hour (match simulate "
+                        "--start, or --backfill when simulate has no --start)")
+    h.add_argument("--end", type=_parse_time, default=None,
+                   help="history ends here instead, on the hour (e.g. simulate's --start)")
     h.add_argument("--seed", type=int, default=42)
     h.set_defaults(fn=cmd_seed_history)
     ev = sub.add_parser("evaluate", help="score detectors on NAB, SKAB or simulated anomalies")

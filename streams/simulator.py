@@ -9,7 +9,9 @@ Two layers, as in the rest of ``streams/``:
   chunk of readings per machine), so a month of 1-second data costs no more memory than a day.
 * `run` is the shell. It paces the readings against the wall clock (``speed`` simulated seconds
   per real second), produces them to ``enms.readings`` keyed by machine id, and writes the
-  labels as JSON lines.
+  labels as JSON lines. It never sends a reading before the wall clock has reached the
+  reading's timestamp (a meter cannot report the future): a run that starts in the past is
+  sped up until it catches up with now and then goes on in real time.
 
 The load model
 --------------
@@ -89,6 +91,7 @@ import asyncio
 import heapq
 import logging
 import math
+import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -805,6 +808,12 @@ async def run(
 ) -> int:
     """Produce simulated readings to ``enms.readings``, paced at `speed`; return how many.
 
+    The pacing rule: a reading is sent at the later of its paced time (below) and the moment
+    the wall clock (``time.time``) reaches its timestamp; never before that moment. So a run
+    that starts in the past goes `speed` times faster than real time until the simulated
+    clock catches up with now (logged once), and in real time from then on; a run that
+    starts in the future waits for its first reading.
+
     Parameters
     ----------
     settings
@@ -812,10 +821,13 @@ async def run(
     seed
         Seed of `generate`.
     speed
-        Simulated seconds per real second (60: a simulated minute per second); ``<= 0`` sends
-        as fast as possible.
+        Simulated seconds per real second (60: a simulated minute per second), up to now.
+        ``<= 0`` sends as fast as possible, also only up to now: the readings not yet due are
+        each held back until the wall clock reaches its timestamp, as with any speed.
     start
-        Simulated time of the first reading; defaults to now (UTC, whole seconds).
+        Simulated time of the first reading; defaults to now minus `backfill` (UTC, whole
+        seconds), so that the backfill covers the past. E.g. a week ago at speed 60 with
+        6 h of backfill: the simulated clock reaches now after (7 d - 6 h) / 59 = 2.7 hours.
     duration
         Simulated duration; None runs until `stop` is set or the task is cancelled, simulating
         one day at a time (each day's labels are appended before its first reading).
@@ -826,8 +838,9 @@ async def run(
     stop
         Set it to end the run early; the producer is flushed and stopped either way.
     backfill
-        The first ``backfill`` of simulated time is sent as fast as possible, then pacing
-        starts: detectors are warm and the dashboard is busy from the first minute.
+        The first ``backfill`` of simulated time is sent as fast as possible (as far as it
+        lies in the past: the pacing rule holds), then pacing starts: detectors are warm and
+        the dashboard is busy from the first minute.
     anomaly_rate_per_day
         Injected anomalies per simulated day, plant-wide.
     efficiency_changes
@@ -835,7 +848,7 @@ async def run(
         `when` on.
     """
     if start is None:
-        start = datetime.now(UTC).replace(microsecond=0)  # the simulator's only clock read
+        start = datetime.now(UTC).replace(microsecond=0) - backfill
     elif start.tzinfo is None:
         msg = "start must be timezone-aware"
         raise ValueError(msg)
@@ -846,7 +859,7 @@ async def run(
         await producer.start()
         t0 = last_log = loop.time()
         logged = 0
-        pacing = False
+        pacing = caught_up = False
         sims = _simulations(seed, start, duration, anomalies, anomaly_rate_per_day,
                             efficiency_changes)
         for window, sim in enumerate(sims):
@@ -856,20 +869,32 @@ async def run(
                 if stop is not None and stop.is_set():
                     return sent
                 now = loop.time()
+                delay = 0.0
                 paced = (r.timestamp - start - backfill).total_seconds()
                 if speed > 0 and paced > 0:
                     if not pacing:  # backfill done: the paced clock starts now
                         t0, pacing = now, True
                     delay = t0 + paced / speed - now
-                    if delay > 0.001:
+                    if delay <= 0.001:
+                        delay = 0.0
+                due = r.timestamp.timestamp()
+                ahead = due - time.time()  # > 0: the reading would come from the future
+                if ahead > 0 and not caught_up:
+                    caught_up = True
+                    log.info("simulator: caught up with the wall clock at %s; real time from "
+                             "here on", r.timestamp.isoformat())
+                delay = max(delay, ahead)
+                if delay > 0:
+                    while delay > 0:  # a pause may end a hair early: check the clock again
                         await _pause(delay, stop)
                         if stop is not None and stop.is_set():
                             return sent
+                        delay = due - time.time()
                 elif sent % 1000 == 0:
                     await asyncio.sleep(0)  # let stop/cancel in when sending flat out
                 # Record time = reading time: a replay can seek the topic by event time.
                 await producer.send(READINGS, key=r.machine_id.encode(), value=encode_reading(r),
-                                    timestamp_ms=int(r.timestamp.timestamp() * 1000))
+                                    timestamp_ms=int(due * 1000))
                 sent += 1
                 if now - last_log >= _LOG_EVERY_S:
                     log.info("simulator: %d readings sent in the last %.0f s (%d in all); "

@@ -358,6 +358,7 @@ class FakeProducer:
         self.kwargs = kwargs
         self.sent: list[tuple[str, bytes, bytes]] = []
         self.timestamps: list[int] = []
+        self.sent_at: list[float] = []  # wall clock (time.time) at each send
         self.started = self.stopped = False
         FakeProducer.instances.append(self)
 
@@ -371,6 +372,7 @@ class FakeProducer:
         assert timestamp_ms == int(reading_time.timestamp() * 1000)
         self.sent.append((topic, key, value))
         self.timestamps.append(timestamp_ms)
+        self.sent_at.append(time.time())
 
     async def stop(self) -> None:
         self.stopped = True
@@ -411,6 +413,73 @@ async def test_run_paces_by_speed(fake_producer: type[FakeProducer]) -> None:
     elapsed = time.perf_counter() - t0
     assert n == 3 * 140
     assert 0.13 < elapsed < 2.0  # 180 simulated s at 1200x is 0.15 s
+
+
+def _sent_readings(producer: FakeProducer) -> list[tuple[Reading, float]]:
+    """(reading, wall-clock time it was sent) of each send."""
+    return [(decode_reading(value), at)
+            for (_, _, value), at in zip(producer.sent, producer.sent_at, strict=True)]
+
+
+async def test_run_flat_out_holds_back_readings_from_the_future(
+        fake_producer: type[FakeProducer]) -> None:
+    # speed 0 sends the past at once, but a reading not yet due waits for its time.
+    t_begin = time.time()
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    n = await simulator.run(Settings(), speed=0, start=start, duration=timedelta(seconds=3),
+                            anomalies=False)
+    elapsed = time.time() - t_begin
+    [producer] = fake_producer.instances
+    sent = _sent_readings(producer)
+    assert [r for r, _ in sent] == list(generate(start=start, duration=timedelta(seconds=3),
+                                                 anomalies=False).readings)
+    assert n == len(sent)
+    early = [(r.timestamp, r.timestamp.timestamp() - at) for r, at in sent
+             if at < r.timestamp.timestamp()]
+    assert not early, f"sent before their time (reading time, seconds early): {early}"
+    assert sent[0][1] - t_begin < 0.5  # the reading in the past went at once
+    last = max(r.timestamp for r, _ in sent)
+    assert last > start + timedelta(seconds=1.5)  # some were really in the future
+    assert elapsed >= last.timestamp() - t_begin
+
+
+async def test_run_paced_catches_up_with_now_then_goes_on_in_real_time(
+        fake_producer: type[FakeProducer], caplog: pytest.LogCaptureFixture) -> None:
+    # 120 simulated s behind at 600x: caught up after 0.2 s, then the last second in real time.
+    caplog.set_level("INFO", logger=simulator.__name__)
+    t_begin = time.time()
+    start = datetime.now(UTC) - timedelta(seconds=120)
+    n = await simulator.run(Settings(), speed=600, start=start,
+                            duration=timedelta(seconds=122), anomalies=False)
+    elapsed = time.time() - t_begin
+    [producer] = fake_producer.instances
+    sent = _sent_readings(producer)
+    assert n == len(sent) == 2 * 122 + 2 * 13 + 4 * 5  # compressors 1 s, 10 s and 30 s machines
+    assert all(at >= r.timestamp.timestamp() for r, at in sent)
+    # Paced while in the past: a minute in is 0.1 s of real time in.
+    minute = next(at for r, at in sent if r.timestamp >= start + timedelta(seconds=60))
+    assert minute - t_begin >= 0.09
+    # ... and the run lasts until the wall clock reaches its last reading (a second after
+    # the start of the test), not the 0.2 s of 122 s at 600x.
+    last = max(r.timestamp for r, _ in sent).timestamp()
+    assert last - t_begin > 0.5
+    assert last - t_begin <= elapsed < 10
+    assert "caught up with the wall clock" in caplog.text
+
+
+async def test_run_default_start_puts_the_backfill_in_the_past(
+        fake_producer: type[FakeProducer]) -> None:
+    before = datetime.now(UTC)
+    t_begin = time.perf_counter()
+    n = await simulator.run(Settings(), speed=60, backfill=timedelta(seconds=30),
+                            duration=timedelta(seconds=30), anomalies=False)
+    elapsed = time.perf_counter() - t_begin
+    [producer] = fake_producer.instances
+    stamps = [r.timestamp for r, _ in _sent_readings(producer)]
+    assert n == len(stamps)
+    assert before - timedelta(seconds=32) <= stamps[0] <= before - timedelta(seconds=29)
+    assert max(stamps) < before
+    assert elapsed < 2.0  # all of it past: sent flat out, nothing waited for
 
 
 async def test_run_until_stopped_writes_labels_per_day(
