@@ -95,7 +95,9 @@ def make_plan(*, paced_count: int, spike_every: int = 20, seed: int = 7,
     scorer stops flagging after many flags in a row; flagged readings are not learned).
 
     Timestamps are each machine's real interval apart, in a simulated period of its own
-    (random days in the 2040s), so event ids never collide with an earlier run's.
+    (a random day in 2008-2017: in the past, as a real meter's readings are, and clear of
+    the throughput run's and the integration tests' periods), so event ids never collide
+    with an earlier run's.
 
     Examples
     --------
@@ -107,7 +109,7 @@ def make_plan(*, paced_count: int, spike_every: int = 20, seed: int = 7,
     """
     rnd = random.Random(seed)
     if start is None:
-        start = datetime(2040, 1, 1, tzinfo=UTC) + timedelta(days=random.randrange(3650))
+        start = datetime(2008, 1, 1, tzinfo=UTC) + timedelta(days=random.randrange(3650))
     n = len(machines)
     levels = {m.id: LEVEL_FRACTION * m.rated_power_kw for m in machines}
     index = dict.fromkeys(levels, 0)

@@ -45,7 +45,7 @@ from streams import simulator, topics
 from streams.admin import ensure_topics
 from streams.settings import Settings
 
-SIM_START = datetime(2030, 6, 3, tzinfo=UTC)
+SIM_START = datetime(2002, 6, 3, tzinfo=UTC)  # a Monday, in the past like real readings
 
 
 def simulated_readings(n: int, seed: int = 42) -> list[Reading]:

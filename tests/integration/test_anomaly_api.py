@@ -18,7 +18,7 @@ from tests.integration.services import http_json
 pytestmark = pytest.mark.integration
 
 CONVEYOR = "c0000000-0000-0000-0000-000000000006"
-T0 = datetime(2033, 1, 3, tzinfo=UTC)  # a Monday
+T0 = datetime(2005, 1, 3, tzinfo=UTC)  # a Monday
 FAULT = (T0 + timedelta(days=8, hours=10), T0 + timedelta(days=8, hours=12))
 
 

@@ -39,7 +39,7 @@ def ws_url(base: str, path: str) -> str:
 async def test_spike_reading_reaches_websocket_as_anomaly(
         api: str, kafka_bootstrap: str) -> None:
     machine = "c0000000-0000-0000-0000-000000000003"
-    t0 = datetime(2031, 3, 2, 8, tzinfo=UTC)
+    t0 = datetime(2003, 3, 2, 8, tzinfo=UTC)
     warm = steady_readings(machine, t0, 400, level=20.0, seed=3)
     spike_ts = t0 + timedelta(seconds=30 * 400)
     spike = Reading(machine_id=machine, timestamp=spike_ts, power_kw=64.0,
@@ -68,18 +68,18 @@ BAD_RECORDS = [
     (b'{"machine_id": "c0000000-0000-0000-0000-000000000004", "power_kw": 1.0,'
      b' "energy_kwh": 0.1}', "timestamp"),
     (b'{"machine_id": "c0000000-0000-0000-0000-000000000004", "timestamp":'
-     b' "2031-04-01T00:00:00Z", "power_kw": "lots", "energy_kwh": 0.1}', "power_kw"),
+     b' "2003-04-01T00:00:00Z", "power_kw": "lots", "energy_kwh": 0.1}', "power_kw"),
     (b'{"machine_id": "c0000000-0000-0000-0000-000000000004", "timestamp":'
-     b' "2031-04-01T00:00:00Z", "power_kw": NaN, "energy_kwh": 0.1}', "power_kw"),
+     b' "2003-04-01T00:00:00Z", "power_kw": NaN, "energy_kwh": 0.1}', "power_kw"),
     (b'{"machine_id": "c0000000-0000-0000-0000-00000000dead", "timestamp":'
-     b' "2031-04-01T00:00:00Z", "power_kw": 1.0, "energy_kwh": 0.1}', "machine_id"),
+     b' "2003-04-01T00:00:00Z", "power_kw": 1.0, "energy_kwh": 0.1}', "machine_id"),
 ]
 
 
 async def test_malformed_readings_go_to_dead_letter_and_scoring_goes_on(
         api: str, kafka_bootstrap: str) -> None:
     machine = "c0000000-0000-0000-0000-000000000004"
-    t0 = datetime(2031, 4, 1, tzinfo=UTC)
+    t0 = datetime(2003, 4, 1, tzinfo=UTC)
     warm = steady_readings(machine, t0, 400, level=15.0, seed=4)
     spike_ts = t0 + timedelta(seconds=30 * 400)
     spike = Reading(machine_id=machine, timestamp=spike_ts, power_kw=2.0,

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 def _events(tag: str, n: int) -> list[tuple[str, str, bytes]]:
     """(topic, key, payload) of n events spread over machines (so over partitions)."""
     out = []
-    t = datetime(2031, 6, 1, tzinfo=UTC)
+    t = datetime(2003, 6, 1, tzinfo=UTC)
     for i in range(n):
         m = MACHINES[i % len(MACHINES)]
         if i % 4 == 0:

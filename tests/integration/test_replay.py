@@ -20,7 +20,7 @@ from tests.integration.clients import producer, send_readings
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2034, 2, 6, tzinfo=UTC)  # a Monday no other test writes to
+T0 = datetime(2006, 2, 6, tzinfo=UTC)  # a Monday no other test writes to
 
 
 async def test_replay_scores_the_topic_like_the_worker(kafka_bootstrap: str, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 BOILER = "c0000000-0000-0000-0000-000000000007"
 PUMP = "c0000000-0000-0000-0000-000000000004"
-T0 = datetime(2032, 3, 1, tzinfo=UTC)  # spring: heating on some days, off on others
+T0 = datetime(2004, 3, 1, tzinfo=UTC)  # spring: heating on some days, off on others
 DAYS = 35
 
 

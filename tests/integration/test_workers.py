@@ -18,7 +18,7 @@ from tests.integration.services import wait_until
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2031, 9, 1, tzinfo=UTC)
+T0 = datetime(2003, 9, 1, tzinfo=UTC)
 WARM = 400
 
 
