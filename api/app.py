@@ -69,7 +69,7 @@ async def _connections(app: web.Application) -> AsyncIterator[None]:
         for view in (conn.registry, conn.jobs, conn.anomalies, conn.maintenance):
             await view.start()
     subscribe = app[SUBSCRIBE] or redis_subscribe(conn.redis)
-    tasks.append(asyncio.create_task(_listen(app, subscribe)))
+    tasks.append(asyncio.create_task(_listen(app, subscribe), name="hub-listener"))
     yield
     for view in (conn.registry, conn.jobs, conn.anomalies, conn.maintenance):
         if view is not None:
@@ -101,9 +101,32 @@ async def _bridge_forever(app: web.Application) -> None:
 
 
 async def _listen(app: web.Application, subscribe: Subscribe) -> None:
+    """Feed the hub from ``subscribe()``, forever: if the subscription fails (or ends), start
+    it again, backing off from 0.2 s up to 5 s while it keeps failing; its state is in
+    ``hub.listener`` for /health. (A malformed message does not stop it: `Hub.publish` drops
+    it.) Without this, one failure would leave the process serving no live events at all."""
     hub = app[HUB]
-    async for _channel, payload in subscribe():
-        hub.publish(payload)
+    state = hub.listener
+    delay = 0.2
+    while True:
+        try:
+            state.running = True
+            async with contextlib.aclosing(subscribe()) as messages:
+                async for _channel, payload in messages:
+                    hub.publish(payload)
+                    delay = 0.2  # delivering again: the next failure starts the backoff anew
+            state.last_error = "the subscription ended"
+            log.warning("hub listener: the subscription ended; restarting in %.1fs", delay)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            state.last_error = f"{type(e).__name__}: {e}"[:500]
+            log.exception("hub listener failed; restarting in %.1fs", delay)
+        finally:
+            state.running = False
+        state.restarts += 1
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 async def _close_websockets(app: web.Application) -> None:

@@ -3,7 +3,8 @@
 Each client has a bounded queue and its own writer task, so a slow client never delays the
 others; a client whose queue overflows is closed (it reconnects and carries on). Events are
 deduplicated by ``event_id``: a Kafka rebalance can re-deliver an event to the bridge, and a
-client must still see it once.
+client must still see it once. A message that is not a well-formed event (anyone can PUBLISH
+on the Redis channels) is counted and dropped; `Hub.publish` never raises.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 
 import orjson
 from aiohttp import web
+
+from api.bridge import NotAnEvent, event_head
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,17 @@ class Client:
         return self.machine_id is None or machine_id in (None, self.machine_id)
 
 
+@dataclass
+class ListenerState:
+    """The task that feeds the hub from Redis (api.app._listen), for /health."""
+
+    running: bool = False
+    #: Times it failed (or its subscription ended) and was started again.
+    restarts: int = 0
+    #: Why it last stopped, e.g. ``"ConnectionError: ..."``; None if it never did.
+    last_error: str | None = None
+
+
 class Hub:
     """The set of clients of this process and the fan-out to them."""
 
@@ -60,6 +74,7 @@ class Hub:
         self.delivered = 0
         self.duplicates = 0
         self.malformed = 0
+        self.listener = ListenerState()
 
     def counts(self) -> dict[str, int]:
         """Connections per path."""
@@ -80,25 +95,26 @@ class Hub:
     def publish(self, payload: bytes) -> int:
         """Queue one event (JSON of the event dict) for every client that wants it.
 
-        Returns the number of clients it was queued for.
+        Returns the number of clients it was queued for. Anything that is not a well-formed
+        event (`api.bridge.event_head`: any bytes, or not bytes at all) is counted in
+        ``malformed`` and dropped; this never raises.
         """
         try:
-            head = orjson.loads(payload)
-            event_type = head["event_type"]
-            event_id = head.get("event_id")
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            event_type, event_id, machine_id = event_head(payload)
+        except NotAnEvent as e:
             self.malformed += 1
-            log.warning("hub: dropped a message that is not an event: %.200r", payload)
+            log.warning("hub: dropped a message that is not an event (%s): %.200r", e, payload)
             return 0
-        if event_id and self._is_duplicate(event_id):
+        if self._is_duplicate(event_id):
             self.duplicates += 1
             return 0
-        # Build the frame once: {"type": ..., "data": <payload as received>}.
+        # Build the frame once: {"type": ..., "data": <payload as received>}. event_head
+        # checked that the payload is JSON and UTF-8, so the frame is JSON too.
         frame = '{"type":' + orjson.dumps(event_type).decode() + ',"data":' + \
             payload.decode() + "}"
         n = 0
         for c in list(self.clients):
-            if not c.wants(event_type, head.get("machine_id")):
+            if not c.wants(event_type, machine_id):
                 continue
             try:
                 c.queue.put_nowait(frame)

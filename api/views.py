@@ -21,7 +21,8 @@ MAX_BATCH = 10_000
 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
-    """Kafka, Redis, bridge and WebSocket state; 503 when Kafka or Redis is unreachable."""
+    """Kafka, Redis, bridge, hub listener and WebSocket state; 503 when Kafka or Redis is
+    unreachable."""
     app = request.app
     kafka_ok = redis_ok = False
     producer = app[CONN].producer
@@ -43,10 +44,12 @@ async def health(request: web.Request) -> web.Response:
         "redis": {"connected": redis_ok},
         "websocket": {"connections": sum(counts.values()), "by_type": counts,
                       "delivered": hub.delivered, "duplicates_dropped": hub.duplicates},
+        "hub": {"running": hub.listener.running, "restarts": hub.listener.restarts,
+                "last_error": hub.listener.last_error, "malformed": hub.malformed},
         "bridge": None if bridge is None else {
             "running": bridge.running, "forwarded": bridge.forwarded,
-            "skipped": bridge.skipped, "redis_errors": bridge.redis_errors,
-            "assigned_partitions": bridge.assigned},
+            "malformed": bridge.malformed, "skipped": bridge.skipped,
+            "redis_errors": bridge.redis_errors, "assigned_partitions": bridge.assigned},
     }
     return json_response(body, status=200 if ok else 503)
 
