@@ -13,11 +13,12 @@ import faust
 from detectors.scoring import MachineScorer, Output, ScoringConfig
 from schemas.energy import EnergyHourly
 from schemas.events import DeadLetter, SystemAlert, TrainCommand, encode, stable_event_id
+from schemas.plausibility import check_plausible
 from schemas.readings import InvalidRecord, decode_reading
 from streams.app import (
     app,
     commands_topic,
-    dlq_topic,
+    dead_letters,
     energy_hourly_topic,
     maintenance_view,
     output_topics,
@@ -31,50 +32,46 @@ log = logging.getLogger(__name__)
 
 CONFIG = ScoringConfig(
     detector=settings.detector, threshold=settings.threshold, warmup=settings.warmup,
-    window_seconds=settings.window_seconds,
+    window_seconds=settings.window_seconds, max_lateness_s=settings.max_lateness_s,
     metrics_interval_s=settings.metrics_interval_s, seed=settings.seed,
 )
+LIMITS = settings.limits()
 _last_checkpoint: dict[str, float] = {}
 
 
-def dead_letter(event: faust.types.EventT, reason: str, field: str) -> DeadLetter:
-    """The dead-letter record of a message that could not be processed."""
-    msg = event.message
-    raw = msg.value if isinstance(msg.value, bytes) else bytes(msg.value or b"")
-    return DeadLetter(
-        source_topic=msg.topic, source_partition=msg.partition, source_offset=msg.offset,
-        key=msg.key.decode("utf-8", "replace") if isinstance(msg.key, bytes) else None,
-        value=raw.decode("utf-8", "replace"), reason=reason, field=field,
-        failed_at=datetime.now(UTC),
-    )
-
-
-def process(event: faust.types.EventT) -> tuple[str, list[Output]] | DeadLetter:
-    """Decode and score one message: (machine_id, events), or a `DeadLetter`, never raise."""
-    try:
-        reading = decode_reading(event.message.value)
-    except InvalidRecord as e:
-        return dead_letter(event, e.reason, e.field)
-    key = reading.machine_id.encode()
+def _scorer(machine_id: str) -> MachineScorer:
+    """The machine's scorer from the table (a new one for a machine first seen), with
+    today's configuration, active baseline and maintenance window."""
+    key = machine_id.encode()
     scorer = scorers.get(key)
     if scorer is None or not scorer.usable_with(CONFIG):
         if scorer is not None:  # restored from an older version or another detector
             log.warning("%s: detector state from another version; starting it afresh",
-                        reading.machine_id)
-        scorer = scorers[key] = MachineScorer(reading.machine_id, CONFIG)
+                        machine_id)
+        scorer = scorers[key] = MachineScorer(machine_id, CONFIG)
         # Stagger the machines' checkpoints over the interval (pickling one takes ~5 ms):
         # all falling due in one batch would stall it.
         offset = (zlib.crc32(key) % 1000) / 1000 * settings.checkpoint_interval_s
-        _last_checkpoint[reading.machine_id] = time.monotonic() - offset
+        _last_checkpoint[machine_id] = time.monotonic() - offset
     scorer.config = CONFIG  # a restored scorer takes today's thresholds
-    scorer.set_baseline(registry_view.registry.active_model(reading.machine_id))
-    scorer.maintenance = maintenance_view.maintenance.window(reading.machine_id)
+    scorer.set_baseline(registry_view.registry.active_model(machine_id))
+    scorer.maintenance = maintenance_view.maintenance.window(machine_id)
+    return scorer
+
+
+def process(event: faust.types.EventT, now: datetime) -> tuple[str, list[Output]] | DeadLetter:
+    """Decode, check and score one message: (machine_id, events), or a `DeadLetter` with
+    the reason. Never raises, whatever the record holds."""
+    msg = event.message
     try:
-        return reading.machine_id, scorer.step(reading)
+        reading = decode_reading(msg.value, max_bytes=settings.max_record_bytes)
+        check_plausible(reading, now, LIMITS)
+        return reading.machine_id, _scorer(reading.machine_id).step(reading)
+    except InvalidRecord as e:  # bad input, a reading too late: the record's own fault
+        return dead_letters.of(event, e.reason, e.field)
     except Exception as e:  # a bug must not stop the other machines; keep the record
-        log.exception("scoring failed at %s[%s]@%s", event.message.topic,
-                      event.message.partition, event.message.offset)
-        return dead_letter(event, f"processing error: {e!r}", "$")
+        log.exception("scoring failed at %s[%s]@%s", msg.topic, msg.partition, msg.offset)
+        return dead_letters.of(event, f"processing error: {e!r}", "$")
 
 
 def checkpoint(machine_ids: set[str]) -> None:
@@ -96,19 +93,29 @@ async def score_readings(stream: faust.StreamT[bytes]) -> None:
 
 
 async def emit_batch(batch: Sequence[faust.types.EventT]) -> set[str]:
-    """Process a batch and send what it produced; return the machines it touched."""
+    """Process a batch and send what it produced; return the machines it touched.
+
+    Every record of the batch is either scored or dead-lettered: nothing here raises, so
+    the batch is never acknowledged half-processed.
+    """
     touched: set[str] = set()
+    letters: list[DeadLetter] = []
+    now = datetime.now(UTC)  # the plausibility gates' clock: the moment of ingest
     for event in batch:
-        out = process(event)
+        out = process(event, now)
         if isinstance(out, DeadLetter):
-            log.warning("dead letter %s[%s]@%s: %s (%s)", out.source_topic,
-                        out.source_partition, out.source_offset, out.reason, out.field)
-            await dlq_topic.send(key=event.message.key, value=encode(out))
+            letters.append(out)
             continue
         machine_id, outputs = out
         touched.add(machine_id)
-        for o in outputs:
-            await send_output(machine_id, o)
+        try:
+            for o in outputs:
+                await send_output(machine_id, o)
+        except Exception as e:
+            log.exception("sending the output of %s[%s]@%s failed", event.message.topic,
+                          event.message.partition, event.message.offset)
+            letters.append(dead_letters.of(event, f"its output could not be sent: {e!r}", "$"))
+    await dead_letters.send(letters)
     return touched
 
 

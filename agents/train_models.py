@@ -8,12 +8,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import faust
-import msgspec
 
 from detectors.baseline import fit_baseline
 from schemas.events import (
     EVENT_NAMESPACE,
-    DeadLetter,
     Event,
     ModelActivated,
     ModelTrained,
@@ -22,15 +20,17 @@ from schemas.events import (
     TrainingFailed,
     TrainingProgress,
     TrainingStarted,
+    decode_command,
     encode,
     registry_key,
     stable_event_id,
 )
 from schemas.machines import MACHINES
+from schemas.readings import InvalidRecord
 from streams.app import (
     app,
     commands_topic,
-    dlq_topic,
+    dead_letters,
     jobs_view,
     models_topic,
     output_topics,
@@ -41,7 +41,6 @@ from streams.history import load_hourly
 from streams.topics import TRAINING
 
 log = logging.getLogger(__name__)
-_decode = msgspec.json.Decoder(TrainCommand)
 
 
 class Job:
@@ -151,13 +150,9 @@ async def train_models(stream: faust.StreamT[bytes]) -> None:
     """Commands in (one partition: one job at a time), training events out."""
     async for event in stream.events():
         try:
-            cmd = _decode.decode(event.message.value)
-        except msgspec.MsgspecError as e:
-            await dlq_topic.send(key=event.message.key, value=encode(DeadLetter(
-                source_topic=event.message.topic, source_partition=event.message.partition,
-                source_offset=event.message.offset, key=None,
-                value=bytes(event.message.value).decode("utf-8", "replace"), reason=str(e),
-                field="$", failed_at=datetime.now(UTC))))
+            cmd = decode_command(event.message.value)
+        except InvalidRecord as e:
+            await dead_letters.send([dead_letters.of(event, e.reason, e.field)])
             continue
         await asyncio.wait_for(registry_view.ready.wait(), 60)
         await asyncio.wait_for(jobs_view.ready.wait(), 60)

@@ -22,6 +22,7 @@ readings topic stays the exact record for a replay.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
@@ -91,6 +92,8 @@ class HourlyAggregator:
         self.machine_id = machine_id
         self.interval_s = interval_s
         self._hour: datetime | None = None
+        #: Readings not counted because a sum would have overflowed (values near 1e308).
+        self.refused = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -121,16 +124,28 @@ class HourlyAggregator:
             pressure_bar=means.get("pressure_bar"),
         )
 
+    def _fits(self, r: Reading) -> bool:
+        """Whether adding ``r`` keeps every sum of the open hour finite (values near 1e308
+        would overflow them, and a record of ``inf`` kWh makes every later retrain fail)."""
+        sums = [(self._energy, r.energy_kwh), (self._power_sum, r.power_kw),
+                (self._production or 0.0, r.production_count or 0.0)]
+        sums += [(self._sums.get(k, 0.0), v) for k in _MEAN_DRIVERS
+                 if (v := getattr(r, k)) is not None]
+        return all(math.isfinite(total + v) for total, v in sums)
+
     def add(self, reading: Reading) -> EnergyHourly | None:
         """Count one reading; return the previous hour's record when this one opens a later hour.
 
         A reading older than the open hour is counted into the open hour (see the module
-        docstring).
+        docstring). A reading that would overflow a sum is not counted (`refused`).
         """
         if reading.machine_id != self.machine_id:
             msg = (f"reading of machine {reading.machine_id!r} added to the aggregator of "
                    f"{self.machine_id!r}")
             raise ValueError(msg)
+        if not self._fits(reading):
+            self.refused += 1
+            return None
         hour = hour_of(reading.timestamp)
         out: EnergyHourly | None = None
         if self._hour is None:

@@ -142,7 +142,7 @@ class RobustZScore(AnomalyDetector):
 
     def learn_one(self, x: Features) -> None:  # noqa: D102
         v = x.get(self.feature)
-        if v is None:
+        if v is None or not math.isfinite(v) or abs(v) > 1e150:  # its square must stay finite
             return
         s = self._state()
         n, mean, mad = s
@@ -291,26 +291,42 @@ class ExpectedPower:
         sigma = 1.2533 * max(float(s["mad"]), 1e-3)
         return self._relative(y, expected) / sigma
 
+    @property
+    def refused(self) -> int:
+        """Readings not learned because they would have made the model NaN or infinite."""
+        return int(self._state().get("refused", 0))
+
+    def _refuse(self, s: dict[str, Any]) -> None:
+        s["refused"] = int(s.get("refused", 0)) + 1
+
     def learn_one(self, x: Features, y: float, t: float | None = None, w: float = 1.0) -> None:
         """Add one reading (``t``: its event time in seconds; ``w``: its weight) and update
-        the residual scale."""
+        the residual scale.
+
+        A reading that would make the model's sums or scale NaN or infinite (a value of
+        1e200, say) is refused and counted in `refused`; the model stays as it was.
+        """
         s = self._state()
         phi = np.asarray(self.features(x))
         n = int(s["n"])
+        mad = float(s["mad"])
         if n:
             # At most 5 min per reading: a gap in the data is no evidence about the noise.
             dt = 30.0 if t is None or s["t"] is None else min(max(0.0, t - s["t"]), 300.0)
             alpha = max(1.0 - 0.5 ** (dt / self.scale_half_life_s), 1.0 / (n + 1.0))
             rel = abs(self._relative(y, float(s["theta"] @ phi)))
-            s["mad"] = float(s["mad"]) + w * alpha * (rel - float(s["mad"]))
+            mad += w * alpha * (rel - mad)
+        decay = 1.0
         if t is not None and s["t"] is not None and t > s["t"]:
             decay = 0.5 ** ((t - s["t"]) / self.half_life_s)
-            s["A"] *= decay
-            s["b"] *= decay
+        a = s["A"] * decay + w * np.outer(phi, phi)
+        b = s["b"] * decay + (w * y) * phi
+        if not (math.isfinite(mad) and np.isfinite(a).all() and np.isfinite(b).all()):
+            self._refuse(s)
+            return
+        s["mad"], s["A"], s["b"] = mad, a, b
         if t is not None:
             s["t"] = t if s["t"] is None else max(t, s["t"])
-        s["A"] += w * np.outer(phi, phi)
-        s["b"] += (w * y) * phi
         s["n"] = n + 1
         s["since"] += 1
         new_region = self._q(phi) > 0.05  # drivers the last solve did not know
@@ -326,8 +342,13 @@ class ExpectedPower:
         # The leverage uses the bare data (a tiny ridge): the split-deciding ridge is a prior,
         # and counting it as data would call a temperature past a kink well known.
         a, diag = s["A"], np.diag(s["A"])
-        s["theta"] = np.linalg.solve(a + np.diag(_RIDGE * diag + 1e-9), s["b"])
-        s["inv"] = np.linalg.inv(a + np.diag(1e-7 * diag + 1e-9))
+        try:
+            theta = np.linalg.solve(a + np.diag(_RIDGE * diag + 1e-9), s["b"])
+            inv = np.linalg.inv(a + np.diag(1e-7 * diag + 1e-9))
+        except np.linalg.LinAlgError:
+            theta = inv = None
+        if theta is not None and np.isfinite(theta).all() and np.isfinite(inv).all():
+            s["theta"], s["inv"] = theta, inv  # else keep the last good solve
         s["t_solved"] = s["t"] if t is not None else None
         s["since"] = 0
 

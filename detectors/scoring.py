@@ -24,6 +24,7 @@ from detectors.online import (
     ResidualDetector,
     RobustZScore,
 )
+from detectors.ordering import LateReading, ReadingOrder
 from schemas.energy import BaselineModel, EnergyHourly
 from schemas.events import (
     AnomalyDetected,
@@ -43,6 +44,11 @@ METRIC = "power_kw"
 _RUN_GAP = timedelta(minutes=5)
 #: A run of point anomalies this long is a `baseline_deviation`, not a string of spikes.
 _LONG_RUN = timedelta(minutes=15)
+#: Largest magnitude of any value the core takes in. Sums and squares of such values stay
+#: finite; the plausibility gates of the shell (`schemas.plausibility`) are far tighter.
+_MAX_VALUE = 1e150
+_VALUE_FIELDS = ("power_kw", "energy_kwh", "production_count", "throughput_units_per_hour",
+                 "outdoor_temp_c", "machine_temp_c", "pressure_bar")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +91,10 @@ class ScoringConfig:
         wants reported to its end; the baseline drift test and a retrain handle the rest.
     metrics_interval_s
         Event-time interval of `MetricUpdated`.
+    max_lateness_s
+        Readings are identified by (machine, timestamp): a timestamp seen before is skipped
+        (counted as ``duplicates``), and a reading older than the machine's newest by more
+        than this raises `detectors.ordering.LateReading` (see `detectors.ordering`).
     """
 
     detector: str = "residual"
@@ -100,6 +110,7 @@ class ScoringConfig:
     drift_fast_s: float = 60.0
     follow_after_s: float = 4 * 3600.0
     metrics_interval_s: int = 60
+    max_lateness_s: float = 900.0
     seed: int = 42
 
 
@@ -183,7 +194,7 @@ class MachineScorer:
 
     #: Bumped when the pickled state's layout changes; a scorer restored from a changelog
     #: with another version (or another detector) is rebuilt (`usable_with`).
-    STATE_VERSION = 2
+    STATE_VERSION = 3
 
     def __init__(self, machine_id: str, config: ScoringConfig) -> None:
         self.state_version = self.STATE_VERSION
@@ -200,6 +211,8 @@ class MachineScorer:
         self.expect = (self.detector.model if isinstance(self.detector, ResidualDetector)
                        else ExpectedPower(floor=0.05 * machine.rated_power_kw))
         self.seen = 0
+        # Which timestamps were seen (duplicates and late readings).
+        self.order = ReadingOrder()
         # Sustained deviation: fast and slow EW means of z (event time); the last time seen.
         self._fast = 0.0
         self._slow = 0.0
@@ -225,6 +238,10 @@ class MachineScorer:
         self._production = 0.0
         self._temp_sum = 0.0
         self._temp_n = 0
+        self._duplicates = 0
+        self._late = 0
+        self._refused = 0  # readings the core would not take in (values past _MAX_VALUE)
+        self._refused_before = 0  # the models' own refusals when the window opened
         # Hourly energy (training data) and the active baseline's live view.
         self.hourly = HourlyAggregator(machine_id, machine.data_interval_seconds)
         self.baseline: BaselineModel | None = None
@@ -276,7 +293,7 @@ class MachineScorer:
         # Standardise by the model's own validated error: z = 1 is a typical hour's miss.
         rmse = max(model.metrics.rmse_validation or model.metrics.rmse, 1e-6)
         z = (rec.energy_kwh - expected) / rmse
-        if not self.drift.update(z):
+        if not math.isfinite(z) or not self.drift.update(z):  # a NaN would stick in the sums
             return None
         self._drift_alarmed = True  # once per model version: the retrain decides what next
         end = rec.hour_start + timedelta(hours=1)
@@ -306,6 +323,7 @@ class MachineScorer:
         if expected is not None:
             self.cusum_kwh += self._energy - expected
             enpi = round(self._energy / expected, 4) if expected > 1e-9 else None
+        refused = self._refused + self._model_refusals() - self._refused_before
         return MetricUpdated(
             event_id=stable_event_id("metric_updated", self.machine_id, start.isoformat(), size),
             occurred_at=end, machine_id=self.machine_id, timestamp=end, metric=METRIC,
@@ -314,7 +332,11 @@ class MachineScorer:
             mean_power_kw=round(mean, 4), max_power_kw=self._power_max,
             expected_energy_kwh=None if expected is None else round(expected, 6), enpi=enpi,
             cusum_kwh=None if expected is None else round(self.cusum_kwh, 6),
+            duplicates=self._duplicates, late=self._late, refused=refused,
         )
+
+    def _model_refusals(self) -> int:
+        return self.expect.refused + self.hourly.refused
 
     def _roll_metrics(self, r: Reading) -> list[Output]:
         bucket = int(r.timestamp.timestamp()) // self.config.metrics_interval_s
@@ -325,6 +347,8 @@ class MachineScorer:
             out.append(self._metric_event())
             self._bucket = bucket
             self._count = self._anomalies = self._temp_n = 0
+            self._duplicates = self._late = self._refused = 0
+            self._refused_before = self._model_refusals()
             self._energy = self._power_sum = self._power_max = 0.0
             self._production = self._temp_sum = 0.0
         # A late reading (older bucket) counts toward the open one: metrics are a live view,
@@ -355,15 +379,34 @@ class MachineScorer:
         off on its own); return what it produced: events, and a closed hour's
         `EnergyHourly` record."""
         cfg = self.config
+        t = r.timestamp.timestamp()
+        if any(abs(v) > _MAX_VALUE for name in _VALUE_FIELDS
+               if (v := getattr(r, name)) is not None):
+            self._refused += 1  # would overflow a sum or a square: not taken in at all
+            return []
+        admission = self.order.admit(t, cfg.max_lateness_s)
+        if admission == "duplicate":  # seen before (a retried batch, a replay): skip
+            self._duplicates += 1
+            return []
+        if admission == "too_late":
+            newest = self.order.newest or t
+            msg = (f"{newest - t:.0f} s older than the newest reading of this machine "
+                   f"({datetime.fromtimestamp(newest, UTC).isoformat()}); readings more than "
+                   f"max_lateness_s = {cfg.max_lateness_s:.0f} s late are refused, since they "
+                   "cannot be told from re-sent ones")
+            raise LateReading(msg, "timestamp")
         events = self._roll_metrics(r)
+        if admission == "late":
+            self._late += 1
         events.extend(self.episodes.on_time(r.timestamp))
         drivers = r.drivers()
-        t = r.timestamp.timestamp()
         x = {**drivers, METRIC: r.power_kw, "t": t}
         score = self.detector.score_one(x)  # score first ...
         expected = self.expect.predict(drivers)
         z = self.expect.z_of(r.power_kw, expected)
         known = self.expect.leverage(drivers) <= cfg.max_leverage
+        if not (math.isfinite(z) and math.isfinite(expected) and math.isfinite(score)):
+            z, known = 0.0, False  # the model cannot say: neither judged nor fed to the means
         # Time this reading stands for: at most two intervals, so a gap in the data is not
         # taken as minutes of evidence (nor of energy).
         interval = self.machine.data_interval_seconds

@@ -12,6 +12,8 @@ the same UUID the REST call returned, not an integer made of its first 8 hex dig
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
@@ -19,6 +21,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 
 from schemas.energy import BaselineModel
+from schemas.readings import decode_record
 
 TZDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
 Severity = Literal["critical", "warning", "normal"]
@@ -130,6 +133,14 @@ class MetricUpdated(Event, frozen=True, kw_only=True, tag="metric_updated"):
     expected_energy_kwh: float | None = None
     enpi: float | None = None
     cusum_kwh: float | None = None
+    #: Readings of the interval skipped as already seen (same machine and timestamp).
+    duplicates: int = 0
+    #: Readings counted here although older than the machine's newest (within
+    #: max_lateness_s); ``readings`` includes them.
+    late: int = 0
+    #: Readings (or a model's share of one) refused because they would have made a sum or
+    #: a model NaN or infinite.
+    refused: int = 0
 
 
 class TrainingStarted(Event, frozen=True, kw_only=True, tag="training_started"):
@@ -263,8 +274,11 @@ def decode_event(raw: bytes) -> Event:
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     """A record that could not be processed, with why and where it came from.
 
-    ``value`` is the original payload as text (bytes that are not UTF-8 are replaced), so an
-    operator can read it, fix the producer and re-send.
+    ``value`` is the original payload as text, so an operator can read it, fix the producer
+    and re-send; bytes that are not UTF-8 are kept exactly, base64-encoded
+    (``value_encoding``). A value longer than the worker's ``dlq_value_max_bytes`` is cut
+    (``value_truncated``); its full size and SHA-256 stay, to find the original on the
+    source topic. ``value`` is None for a tombstone (a record with a null value).
     """
 
     NAMESPACE: ClassVar[str] = "enms.deadletter"
@@ -273,11 +287,56 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     source_partition: int
     source_offset: int
     key: str | None
-    value: str
+    value: str | None
     reason: str
     field: str
     failed_at: TZDateTime
+    value_encoding: Literal["utf-8", "base64"] = "utf-8"
+    value_bytes: int | None = None
+    value_sha256: str | None = None
+    value_truncated: bool = False
     schema_version: int = 1
+
+    @classmethod
+    def of(cls, *, topic: str, partition: int, offset: int, key: bytes | None,
+           value: bytes | None, reason: str, field: str, failed_at: datetime,
+           max_bytes: int = 16_384) -> DeadLetter:
+        """The dead letter of a record, its value cut to ``max_bytes`` and its key to 256.
+
+        Examples
+        --------
+        >>> from datetime import datetime, timezone
+        >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> d = DeadLetter.of(topic="t", partition=0, offset=7, key=b"m", value=b"\\xff" * 100,
+        ...                   reason="bad", field="$", failed_at=now, max_bytes=6)
+        >>> d.value, d.value_encoding, d.value_bytes, d.value_truncated
+        ('////////', 'base64', 100, True)
+        >>> DeadLetter.of(topic="t", partition=0, offset=8, key=None, value="é".encode() * 4,
+        ...               reason="bad", field="$", failed_at=now, max_bytes=5).value
+        'éé'
+        """
+        text: str | None = None
+        encoding: Literal["utf-8", "base64"] = "utf-8"
+        if value is not None:
+            value = bytes(value)
+            cut = value[:max_bytes]
+            try:
+                text = cut.decode("utf-8")
+            except UnicodeDecodeError as e:
+                if len(cut) < len(value) and e.start >= len(cut) - 3:  # cut inside a character
+                    try:
+                        text = cut[:e.start].decode("utf-8")
+                    except UnicodeDecodeError:
+                        text = None
+                if text is None:
+                    text, encoding = base64.b64encode(cut).decode("ascii"), "base64"
+        return cls(
+            source_topic=topic, source_partition=partition, source_offset=offset,
+            key=None if key is None else bytes(key[:256]).decode("utf-8", "replace"),
+            value=text, reason=reason, field=field[:200], failed_at=failed_at,
+            value_encoding=encoding, value_bytes=None if value is None else len(value),
+            value_sha256=None if value is None else hashlib.sha256(value).hexdigest(),
+            value_truncated=value is not None and len(value) > max_bytes)
 
 
 # -- Model registry (topic enms.models) and training commands (enms.commands) ---------------
@@ -356,3 +415,12 @@ class TrainCommand(msgspec.Struct, frozen=True, kw_only=True):
     activation: Literal["auto", "never"] = "auto"
     requested_at: TZDateTime
     schema_version: int = 1
+
+
+_command_decoder = msgspec.json.Decoder(TrainCommand)
+
+
+def decode_command(raw: bytes | None) -> TrainCommand:
+    """Decode a record of ``enms.commands``; `schemas.readings.InvalidRecord` when it is not
+    a training command."""
+    return decode_record(_command_decoder, raw, "a training command")  # type: ignore[no-any-return]

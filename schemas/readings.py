@@ -15,10 +15,14 @@ from typing import Annotated, Any, ClassVar
 
 import msgspec
 
+from schemas.jsondepth import MAX_DEPTH, too_deep
 from schemas.machines import machine_by_id
 
 TZDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
+
+#: Longest reason text kept (reasons go into 422 bodies and dead letters).
+_MAX_REASON = 300
 
 _OPTIONAL_DRIVERS = (
     "production_count",
@@ -41,6 +45,8 @@ class InvalidRecord(ValueError):
     """
 
     def __init__(self, reason: str, field: str = "$") -> None:
+        if len(reason) > _MAX_REASON:  # a reason may quote the input; the input may be huge
+            reason = reason[:_MAX_REASON] + "…"
         super().__init__(reason)
         self.reason = reason
         self.field = field
@@ -103,7 +109,7 @@ def _check(r: Reading) -> Reading:
             msg = f"{name} must be a finite number, got {v}"
             raise InvalidRecord(msg, name)
     if machine_by_id(r.machine_id) is None:
-        msg = f"unknown machine_id {r.machine_id!r}"
+        msg = f"unknown machine_id {r.machine_id[:80]!r}"
         raise InvalidRecord(msg, "machine_id")
     if r.schema_version != 1:
         msg = f"unsupported schema_version {r.schema_version} (this worker reads 1)"
@@ -111,8 +117,12 @@ def _check(r: Reading) -> Reading:
     return r
 
 
-def decode_reading(raw: bytes | str) -> Reading:
+def decode_reading(raw: bytes | bytearray | memoryview | str | None, *,
+                   max_bytes: int | None = None) -> Reading:
     """Decode and validate one reading from JSON; raise `InvalidRecord` on any fault.
+
+    Whatever the bytes (None for a Kafka tombstone, empty, not UTF-8, deeply nested, larger
+    than ``max_bytes``, JSON of the wrong shape), the only exception is `InvalidRecord`.
 
     Examples
     --------
@@ -127,7 +137,23 @@ def decode_reading(raw: bytes | str) -> Reading:
     ... except InvalidRecord as e:
     ...     print(e.field, "|", e.reason)
     power_kw | Expected `float`, got `str`
+    >>> for raw in (None, b"", b'{"note": ' + b"[" * 5000 + b"]" * 5000 + b"}"):
+    ...     try:
+    ...         decode_reading(raw)
+    ...     except InvalidRecord as e:
+    ...         print(e.field, "|", e.reason)
+    $ | null value (a Kafka tombstone); a reading is a JSON object
+    $ | empty value; a reading is a JSON object
+    note[0][0][0] | JSON nested deeper than 32 levels
     """
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if raw is None or not raw:
+        decode_record(_decoder, raw, "a reading")  # raises: the same words for every record
+    if max_bytes is not None and len(raw) > max_bytes:
+        msg = f"a record of {len(raw)} bytes; a reading is at most {max_bytes} bytes"
+        raise InvalidRecord(msg)
+    _check_depth(bytes(raw))
     try:
         return _check(_decoder.decode(raw))
     except msgspec.ValidationError as e:
@@ -137,18 +163,53 @@ def decode_reading(raw: bytes | str) -> Reading:
         # Strict JSON has no NaN/Infinity, but Python's json.dumps writes them. Parse those
         # leniently so that the error names the field instead of "malformed JSON".
         return convert_reading(_parse_json(raw))
+    except RecursionError as e:  # not expected after _check_depth; never let it through
+        msg = "JSON nested too deeply"
+        raise InvalidRecord(msg) from e
 
 
-def _parse_json(raw: bytes | str) -> Any:
-    """Parse JSON fast (msgspec), accepting the NaN/Infinity tokens (json) as a fallback."""
+def decode_record(decoder: msgspec.json.Decoder[Any], raw: bytes | None, what: str) -> Any:
+    """Decode a record of any type strictly; raise `InvalidRecord` (never anything else) on
+    a null or empty value, deep nesting or a shape that does not fit."""
+    if raw is None:
+        msg = f"null value (a Kafka tombstone); {what} is a JSON object"
+        raise InvalidRecord(msg)
+    if not raw:
+        msg = f"empty value; {what} is a JSON object"
+        raise InvalidRecord(msg)
+    _check_depth(bytes(raw))
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as e:
+        reason, field = _split_msgspec_error(e)
+        raise InvalidRecord(reason, field) from e
+    except (msgspec.DecodeError, RecursionError) as e:
+        msg = f"malformed JSON: {e}"
+        raise InvalidRecord(msg) from e
+
+
+def _check_depth(raw: bytes) -> None:
+    place = too_deep(raw, MAX_DEPTH)
+    if place is not None:
+        msg = f"JSON nested deeper than {MAX_DEPTH} levels"
+        raise InvalidRecord(msg, place)
+
+
+def _parse_json(raw: bytes | bytearray | memoryview) -> Any:
+    """Parse JSON fast (msgspec), accepting the NaN/Infinity tokens (json) as a fallback.
+
+    The caller has checked the depth (`_check_depth`)."""
     try:
         return msgspec.json.decode(raw)
     except msgspec.DecodeError as e:
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            return json.loads(bytes(raw))
+        except (ValueError, UnicodeDecodeError, RecursionError):
             msg = f"malformed JSON: {e}"
             raise InvalidRecord(msg) from e
+    except RecursionError as e:
+        msg = "JSON nested too deeply"
+        raise InvalidRecord(msg) from e
 
 
 def convert_reading(obj: Any) -> Reading:
@@ -177,6 +238,7 @@ def decode_readings_batch(raw: bytes) -> list[Reading]:
     ...     print(e.field, "|", e.reason)
     [0].timestamp | Expected `datetime` with a timezone component
     """
+    _check_depth(raw)
     body = _parse_json(raw)
     if isinstance(body, dict) and "readings" in body:
         body = body["readings"]

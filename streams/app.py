@@ -14,6 +14,7 @@ import mode
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams import topics as t
+from streams.deadletters import DeadLetterSink
 from streams.settings import Settings
 from streams.views import JobsView, MaintenanceView, RegistryView
 
@@ -70,6 +71,7 @@ _raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
         "value_serializer": "raw"}
 readings_topic = app.topic(t.READINGS, partitions=settings.readings_partitions, **_raw)
 dlq_topic = app.topic(t.READINGS_DLQ, partitions=1, **_raw)
+dead_letters = DeadLetterSink(dlq_topic, settings.dlq_value_max_bytes)
 output_topics = {
     name: app.topic(name, partitions=settings.readings_partitions, **_raw)
     for name in (t.ANOMALIES, t.TRAINING, t.METRICS)

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from schemas.plausibility import Limits
+
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
@@ -71,6 +73,28 @@ class Settings:
     metrics_interval_s: int = 60
     seed: int = 42
 
+    # Bad input: refused with a reason (HTTP 4xx at the API, a dead letter in the worker)
+    #: How far a reading's timestamp may be ahead of the wall clock at ingest.
+    max_future_s: float = 300.0
+    #: Largest power, as a multiple of the machine's rated power.
+    max_power_factor: float = 5.0
+    #: energy_kwh at most (power_kw x (1 + tol) + rated x tol) x the machine's interval.
+    energy_tolerance: float = 0.5
+    max_throughput_units_per_hour: float = 1e6
+    #: Largest production_count of one reading.
+    max_production_count: float = 1e6
+    #: A reading older than its machine's latest by more than this is dead-lettered (it
+    #: cannot be told from a re-sent one); a later one is scored and counted once.
+    max_lateness_s: float = 900.0
+    #: Largest record on enms.readings the worker decodes (a reading is about 250 bytes).
+    max_record_bytes: int = 65_536
+    #: Largest original value a dead letter carries (cut beyond; size and sha256 are kept).
+    dlq_value_max_bytes: int = 16_384
+    #: Largest request body the API reads (413 beyond, before reading it when announced).
+    max_body_bytes: int = 4 * 1024 * 1024
+    #: How long POST /api/v1/readings waits for Kafka's acknowledgement before a 503.
+    ingest_timeout_s: float = 4.0
+
     # Baselines and training
     #: Days of hourly data a retrain (manual, scheduled, drift) uses, ending at the newest.
     retrain_window_days: int = 28
@@ -111,6 +135,13 @@ class Settings:
                 msg = f"{key}: expected {kind.__name__}, got {raw!r}"
                 raise ValueError(msg) from e
         return cls(**values)
+
+    def limits(self) -> Limits:
+        """The plausibility limits of a reading (`schemas.plausibility`)."""
+        return Limits(max_future_s=self.max_future_s, max_power_factor=self.max_power_factor,
+                      energy_tolerance=self.energy_tolerance,
+                      max_throughput_units_per_hour=self.max_throughput_units_per_hour,
+                      max_production_count=self.max_production_count)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests, CLI flags)."""

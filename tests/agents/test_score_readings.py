@@ -26,6 +26,16 @@ async def app():  # type: ignore[no-untyped-def]
     return _app
 
 
+def acked() -> AsyncMock:
+    """A mocked ``topic.send`` for sends that await the broker's ack (the dead letters):
+    each call returns an already acknowledged future."""
+    async def send(**_kw: object) -> asyncio.Future[None]:
+        f: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        f.set_result(None)
+        return f
+    return AsyncMock(side_effect=send)
+
+
 def reading(i: int, p: float) -> bytes:
     return encode_reading(Reading(
         machine_id=M, timestamp=datetime(2026, 2, 2, 9, tzinfo=UTC) + timedelta(seconds=10 * i),
@@ -33,11 +43,11 @@ def reading(i: int, p: float) -> bytes:
 
 
 async def test_bad_records_are_dead_lettered_and_scoring_goes_on(app) -> None:  # type: ignore[no-untyped-def]
-    dlq = AsyncMock()
+    dlq = acked()
     sends = {name: AsyncMock() for name in agent_module.output_topics}
     changelog = MagicMock()  # the table's changelog write (needs a started producer)
     hourly = AsyncMock()
-    with patch.object(agent_module.dlq_topic, "send", dlq), \
+    with patch.object(agent_module.dead_letters.topic, "send", dlq), \
             patch.object(agent_module.energy_hourly_topic, "send", hourly), \
             patch.object(agent_module.scorers, "on_key_set", changelog), \
             patch.dict(agent_module.output_topics,
@@ -90,7 +100,7 @@ async def test_a_machine_in_maintenance_is_not_judged(app) -> None:  # type: ign
     views.apply(window)
     sends = {name: AsyncMock() for name in agent_module.output_topics}
     try:
-        with patch.object(agent_module.dlq_topic, "send", AsyncMock()), \
+        with patch.object(agent_module.dead_letters.topic, "send", acked()), \
                 patch.object(agent_module.energy_hourly_topic, "send", AsyncMock()), \
                 patch.object(agent_module.scorers, "on_key_set", MagicMock()), \
                 patch.dict(agent_module.output_topics,
