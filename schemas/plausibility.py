@@ -55,8 +55,11 @@ class Limits:
     max_production_count: float = 1e6
 
 
-def check_plausible(r: Reading, now: datetime, limits: Limits) -> None:
+def check_plausible(r: Reading, now: datetime | None, limits: Limits) -> None:
     """Raise `InvalidRecord` naming the field when ``r`` is not plausible at ``now``.
+
+    ``now`` None skips the clock check (reading history back: what was in the future at
+    ingest need not be now).
 
     Examples
     --------
@@ -84,7 +87,7 @@ def check_plausible(r: Reading, now: datetime, limits: Limits) -> None:
     if ts < EARLIEST:
         msg = f"{ts.isoformat()} is before {EARLIEST.date().isoformat()}: is the meter's clock set?"
         raise InvalidRecord(msg, "timestamp")
-    ahead = (ts - now).total_seconds()
+    ahead = 0.0 if now is None else (ts - now).total_seconds()
     if ahead > limits.max_future_s:
         msg = (f"{ts.isoformat()} is {ahead:,.0f} s ahead of the clock "
                f"(at most {limits.max_future_s:.0f} s)")

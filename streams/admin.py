@@ -23,6 +23,8 @@ def _configs(t: TopicSpec) -> dict[str, str]:
         out["retention.ms"] = "-1"
     if t.event_time:
         out["message.timestamp.after.max.ms"] = str(2**63 - 1)
+    if t.max_message_bytes is not None:
+        out["max.message.bytes"] = str(t.max_message_bytes)
     return out
 
 

@@ -57,6 +57,9 @@ app = EnmsApp(
     broker_heartbeat_interval=settings.heartbeat_interval_s,
     broker_request_timeout=max(40.0, settings.session_timeout_s + 5),
     consumer_auto_offset_reset=settings.consumer_offset_reset,
+    # Per partition: a record as large as the readings topic takes must still be fetched
+    # (and dead-lettered), never stall its partition.
+    consumer_max_fetch_size=t.READINGS_MAX_MESSAGE_BYTES + 64 * 1024,
     producer_linger=0.002,
     web_enabled=settings.worker_web_enabled,
     web_port=settings.worker_web_port,

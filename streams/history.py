@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 from datetime import datetime
 
 import msgspec
@@ -10,17 +12,22 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.energy import EnergyHourly
-from schemas.readings import Reading
+from schemas.plausibility import check_plausible
+from schemas.readings import InvalidRecord, Reading, decode_reading, decode_record
 from streams import topics
 from streams.settings import Settings
 
+log = logging.getLogger(__name__)
 _hourly = msgspec.json.Decoder(EnergyHourly)
 
 
 async def _reader(settings: Settings, topic: str) -> tuple[AIOKafkaConsumer, set[int]]:
     """A started consumer with no group, and the topic's partitions (empty if none)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        # The largest record the readings topic takes must not stall a partition.
+        max_partition_fetch_bytes=topics.READINGS_MAX_MESSAGE_BYTES + 64 * 1024)
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic)
@@ -41,7 +48,9 @@ async def load_hourly(settings: Settings, machine_id: str, start: datetime | Non
 
     Seeks each partition to the first record written at or after ``start`` (by the record
     timestamp, which the worker sets to the hour's end) and reads to the current end. A
-    record replayed twice (at-least-once delivery) is kept once, the last one.
+    record replayed twice (at-least-once delivery) is kept once, the last one. A record that
+    is not a valid hour (e.g. ``null`` energy written by an older version from an overflowed
+    sum) is skipped and logged: one bad hour must not make every retrain fail.
     """
     consumer, parts = await _reader(settings, topics.ENERGY_HOURLY)
     try:
@@ -68,7 +77,14 @@ async def load_hourly(settings: Settings, machine_id: str, start: datetime | Non
                 for rec in recs:
                     if rec.key != key:
                         continue
-                    row = _hourly.decode(rec.value)
+                    try:
+                        row = decode_record(_hourly, rec.value, "an hourly record")
+                    except InvalidRecord as e:
+                        log.warning("skipped %s[%s]@%s: %s (%s)", rec.topic, rec.partition,
+                                    rec.offset, e.reason, e.field)
+                        continue
+                    if not all(map(math.isfinite, (row.energy_kwh, row.mean_power_kw))):
+                        continue
                     if (start is None or start <= row.hour_start) and (
                             end is None or row.hour_start < end):
                         rows[row.hour_start] = row
@@ -79,7 +95,6 @@ async def load_hourly(settings: Settings, machine_id: str, start: datetime | Non
         await consumer.stop()
 
 
-_reading = msgspec.json.Decoder(Reading)
 
 
 def partition_of(key: bytes, partitions: list[int]) -> int:
@@ -92,14 +107,16 @@ async def load_readings(settings: Settings, machine_id: str, start: datetime,
     """One machine's readings with ``start <= timestamp < end`` from ``enms.readings``.
 
     Reads only the machine's partition, from the offset of ``start`` (record time is the
-    reading's time) up to the first record at or after ``end``. Invalid records are skipped
-    (the worker already dead-lettered them); duplicates of one timestamp are kept once.
+    reading's time) up to the first record at or after ``end``. Records the worker refuses
+    (invalid, or implausible but for the clock check) are skipped: it dead-lettered them;
+    of several records with one timestamp the first is kept, as the worker keeps it.
     """
     consumer, parts = await _reader(settings, topics.READINGS)
     try:
         if not parts:
             return []
         key = machine_id.encode()
+        limits = settings.limits()
         tp = TopicPartition(topics.READINGS, partition_of(key, sorted(parts)))
         consumer.assign([tp])
         last = (await consumer.end_offsets([tp]))[tp]
@@ -118,11 +135,12 @@ async def load_readings(settings: Settings, machine_id: str, start: datetime,
                 if rec.key != key:
                     continue
                 try:
-                    r = _reading.decode(rec.value)
-                except msgspec.MsgspecError:
+                    r = decode_reading(rec.value, max_bytes=settings.max_record_bytes)
+                    check_plausible(r, None, limits)
+                except InvalidRecord:
                     continue
                 if start <= r.timestamp < end:
-                    out[r.timestamp] = r
+                    out.setdefault(r.timestamp, r)  # the first, as the worker keeps it
         return [out[t] for t in sorted(out)]
     finally:
         await consumer.stop()

@@ -53,6 +53,14 @@ class TopicSpec:
     #: refuses timestamps over an hour ahead by default, and simulated or back-filled data
     #: can be, so that limit is lifted on these topics.
     event_time: bool = False
+    #: Largest record batch the broker takes (None: its default, 1 MiB).
+    max_message_bytes: int | None = None
+
+
+#: Largest record on the readings topic. A reading is about 250 bytes; larger records are
+#: taken so that they reach the worker, which dead-letters them with the reason (a record
+#: the broker refused would only be an error at a producer no one watches).
+READINGS_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 def catalogue(readings_partitions: int) -> tuple[TopicSpec, ...]:
@@ -68,7 +76,7 @@ def catalogue(readings_partitions: int) -> tuple[TopicSpec, ...]:
     """
     n = readings_partitions
     return (
-        TopicSpec(READINGS, n, event_time=True),
+        TopicSpec(READINGS, n, event_time=True, max_message_bytes=READINGS_MAX_MESSAGE_BYTES),
         TopicSpec(READINGS_DLQ, 1),
         TopicSpec(ANOMALIES, n),
         TopicSpec(TRAINING, n),
