@@ -8,9 +8,17 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from aiohttp import web
 
-from api.errors import json_object, json_response, not_found, unprocessable
+from api.errors import json_object, json_response, not_found, read_body, unprocessable
 from api.keys import CONN, SETTINGS
-from api.training import _caught_up, machine_param, publish, registry, time_param
+from api.training import (
+    _caught_up,
+    machine_param,
+    publish,
+    registry,
+    text_param,
+    time_param,
+    window,
+)
 from detectors.batch import detect_window
 from detectors.hourly import hourly_records
 from detectors.registry import Anomalies, Anomaly
@@ -22,6 +30,11 @@ from streams.topics import ANOMALIES
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/anomaly"
 SEVERITIES = ("critical", "warning", "normal")
+#: Longest period /detect takes (it reads every reading of the period and its reference
+#: back from Kafka: a month of a 1-second compressor is 2.6 million readings).
+LONGEST_DETECT = timedelta(days=31)
+#: Longest period the anomaly log is searched over.
+LONGEST_SEARCH = timedelta(days=366)
 
 
 async def anomalies(request: web.Request) -> Anomalies:
@@ -53,17 +66,18 @@ async def detect(request: web.Request) -> web.Response:
     end = time_param(body.get("end"), "end", "body")
     if start is None or end is None:
         raise unprocessable("start" if start is None else "end", "field required")
-    if end <= start:
-        raise unprocessable("end", "must be after start")
+    window(start, end, LONGEST_DETECT, "end", "body")
     c = body.get("contamination")
     contamination = 0.1 if c is None else c
-    if not isinstance(contamination, int | float) or not 0 < contamination <= 0.5:
+    if isinstance(contamination, bool) or not isinstance(contamination, int | float) or \
+            not 0 < contamination <= 0.5:
         raise unprocessable("contamination", "must be a number in (0, 0.5]")
     use_baseline = body.get("use_baseline", True)
     if not isinstance(use_baseline, bool):
         raise unprocessable("use_baseline", "must be true or false")
     ref_days = body.get("reference_days", 7)
-    if not isinstance(ref_days, int | float) or not 1 <= ref_days <= 90:
+    if isinstance(ref_days, bool) or not isinstance(ref_days, int | float) or \
+            not 1 <= ref_days <= 90:
         raise unprocessable("reference_days", "must be a number of days from 1 to 90")
     ref_start = start - timedelta(days=ref_days)
     settings = request.app[SETTINGS]
@@ -142,6 +156,8 @@ def _filters(request: web.Request, default_days: int, max_limit: int) -> dict[st
     start = time_param(q.get("start_time"), "start_time")
     if start is None:
         start = (end or datetime.now(UTC)) - timedelta(days=default_days)
+    window(start, end or max(start + timedelta(seconds=1), datetime.now(UTC)), LONGEST_SEARCH,
+           "start_time" if end is None else "end_time")
     return {"machine_id": machine_id, "severity": severity, "start": start, "end": end,
             "limit": limit}
 
@@ -192,16 +208,16 @@ async def resolve(request: web.Request) -> web.Response:
     a = log.by_id.get(aid)
     if a is None:
         raise not_found(f"anomaly {aid} not found")
-    raw = await request.read()
+    raw = await read_body(request)
     notes = ""
     if raw.strip():
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as e:
             raise unprocessable("$", f"malformed JSON: {e}") from e
-        notes = body.get("resolution_notes") or "" if isinstance(body, dict) else ""
-        if not isinstance(notes, str):
-            raise unprocessable("resolution_notes", "must be text")
+        if not isinstance(body, dict):
+            raise unprocessable("$", "expected a JSON object")
+        notes = text_param(body.get("resolution_notes"), "resolution_notes", "body")
     now = datetime.now(UTC)
     e = AnomalyResolved(event_id=stable_event_id("anomaly_resolved", aid, now.isoformat()),
                         occurred_at=now, machine_id=a.event.machine_id, anomaly_id=aid,

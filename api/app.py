@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from api import anomaly, baseline, maintenance, model_performance, views, ws
 from api.bridge import BridgeStats, Subscribe, forward, redis_subscribe
+from api.errors import body_guard
 from api.hub import Hub
 from api.keys import BRIDGE, CONN, HUB, SETTINGS, SUBSCRIBE, Connections
 from streams.admin import ensure_topics
@@ -159,7 +160,8 @@ def create_app(
         Run the Kafka-to-Redis bridge and connect to Kafka. With ``False`` and a
         ``subscribe``, the app needs neither Kafka nor Redis.
     """
-    app = web.Application(client_max_size=32 * 1024 * 1024)
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[body_guard(settings.max_body_bytes)])
     app[SETTINGS] = settings
     app[HUB] = Hub()
     app[SUBSCRIBE] = subscribe  # type: ignore[assignment]

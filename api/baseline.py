@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import orjson
@@ -19,7 +19,9 @@ from api.training import (
     queue_training,
     registry,
     running_job,
+    text_param,
     time_param,
+    window,
 )
 from detectors.baseline import predict, predict_many
 from schemas.energy import BaselineModel, EnergyHourly
@@ -29,6 +31,10 @@ from streams.topics import MODELS
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/baseline"
+#: Longest training window (three years of hourly rows: a fit of one takes well under 1 s).
+LONGEST_TRAINING = timedelta(days=3 * 366)
+#: Longest /deviation period (a year of hours).
+LONGEST_DEVIATION = timedelta(days=366)
 
 
 def model_json(m: BaselineModel) -> dict[str, object]:
@@ -52,8 +58,7 @@ async def train(request: web.Request) -> web.Response:
     end = time_param(body.get("end_date"), "end_date", "body")  # type: ignore[arg-type]
     if start is None or end is None:
         raise unprocessable("start_date" if start is None else "end_date", "field required")
-    if end <= start:
-        raise unprocessable("end_date", "must be after start_date")
+    window(start, end, LONGEST_TRAINING, "end_date", "body")
     drivers = body.get("drivers")
     if drivers is not None and not (isinstance(drivers, list)
                                     and all(isinstance(d, str) for d in drivers)):
@@ -138,10 +143,15 @@ async def predict_view(request: web.Request) -> web.Response:
         UTC).replace(minute=0, second=0, microsecond=0)
     warnings = []
     values: dict[str, float | None] = {}
-    for name in ("production_count", "throughput_units_per_hour", "outdoor_temp_c"):
+    limits = request.app[SETTINGS].limits()
+    ranges = {"production_count": (0.0, limits.max_production_count),
+              "throughput_units_per_hour": (0.0, limits.max_throughput_units_per_hour),
+              "outdoor_temp_c": limits.outdoor_temp_c}
+    for name, (lo, hi) in ranges.items():
         v = feats.get(name)
-        if v is not None and not isinstance(v, int | float):
-            raise unprocessable(f"features.{name}", "must be a number")
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)
+                              or not lo <= v <= hi):
+            raise unprocessable(f"features.{name}", f"must be a number from {lo:g} to {hi:g}")
         values[name] = None if v is None else float(v)
     if values["production_count"] is None and values["throughput_units_per_hour"] is not None:
         values["production_count"] = values["throughput_units_per_hour"]
@@ -166,9 +176,10 @@ async def deviation(request: web.Request) -> web.Response:
     q = request.query
     machine = machine_param(q.get("machine_id"))
     start, end = time_param(q.get("start"), "start"), time_param(q.get("end"), "end")
-    if start is None or end is None or end <= start:
-        raise unprocessable("end" if start else "start", "start and end are required, start < end",
+    if start is None or end is None:
+        raise unprocessable("end" if start else "start", "start and end are required",
                             ("query",))
+    window(start, end, LONGEST_DEVIATION)
     model = _active_or_404(await registry(request), machine.id)
     rows = await load_hourly(request.app[SETTINGS], machine.id, start, end)
     if not rows:
@@ -211,7 +222,8 @@ async def activate(request: web.Request) -> web.Response:
     e = ModelActivated(event_id=stable_event_id("model_activated", m.model_id, now.isoformat()),
                        occurred_at=now, machine_id=m.machine_id, model_type=m.model_type,
                        version=m.version, model_id=m.model_id, previous_version=prev,
-                       reason=request.query.get("reason", "activated through the API"))
+                       reason=text_param(request.query.get("reason"), "reason",
+                                         default="activated through the API"))
     await _send_registry_event(request, e)
     return json_response({"machine_id": m.machine_id, "model_type": m.model_type,
                           "active_version": m.version, "previous_version": prev})
@@ -232,7 +244,8 @@ async def rollback(request: web.Request) -> web.Response:
                                                  now.isoformat()),
                         occurred_at=now, machine_id=machine.id, model_type=model_type,
                         version=target.version, model_id=target.model_id, from_version=current,
-                        reason=request.query.get("reason", "rolled back through the API"))
+                        reason=text_param(request.query.get("reason"), "reason",
+                                          default="rolled back through the API"))
     await _send_registry_event(request, e)
     return json_response({"machine_id": machine.id, "model_type": model_type,
                           "active_version": target.version, "from_version": current})

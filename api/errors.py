@@ -1,11 +1,20 @@
-"""Error bodies, in the shape old EnMS clients read: ``{"detail": ...}``."""
+"""Error bodies, in the shape old EnMS clients read: ``{"detail": ...}``; and the guard
+every request body passes before a view reads it (media type, size, nesting)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
+
+from api.keys import SETTINGS
+from schemas.jsondepth import MAX_DEPTH, too_deep
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Methods whose requests may carry a body; one that does must be JSON.
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -28,6 +37,68 @@ def unprocessable(field: str, reason: str, loc_prefix: tuple[Any, ...] = ("body"
                                        content_type="application/json")
 
 
+def error(cls: type[web.HTTPError], detail: str, headers: dict[str, str] | None = None,
+          **extra: Any) -> web.HTTPError:
+    """An HTTP error of class ``cls`` with a ``{"detail": ..., **extra}`` JSON body."""
+    return cls(text=orjson.dumps({"detail": detail, **extra}).decode(),
+               content_type="application/json", headers=headers)
+
+
+def too_large(detail: str, max_bytes: int) -> web.HTTPError:
+    """413 with a JSON body naming the limit."""
+    return web.HTTPRequestEntityTooLarge(
+        max_size=max_bytes, text=orjson.dumps({"detail": detail, "max_bytes": max_bytes}).decode(),
+        content_type="application/json")
+
+
+def unavailable(detail: str, retry_after_s: int = 5, **extra: Any) -> web.HTTPError:
+    """503 with ``Retry-After``: a dependency (Kafka, a view of it) cannot answer now."""
+    return error(web.HTTPServiceUnavailable, detail, {hdrs.RETRY_AFTER: str(retry_after_s)},
+                 **extra)
+
+
+def check_body_headers(request: web.Request, max_bytes: int) -> None:
+    """415 unless a request with a body says it is JSON; 413 when it announces more than
+    ``max_bytes``. Reads nothing: usable from an ``Expect: 100-continue`` handler."""
+    if request.method not in _WITH_BODY:
+        return
+    length = request.content_length
+    if not request.body_exists and not length:
+        return
+    if request.content_type != "application/json":
+        # Also what stops a web page from posting here without a CORS preflight: a form or
+        # a text/plain fetch is a "simple request", application/json is not.
+        raise error(web.HTTPUnsupportedMediaType,
+                    f"Content-Type must be application/json, got {request.content_type!r}")
+    if length is not None and length > max_bytes:
+        raise too_large(f"a body of {length} bytes; at most {max_bytes} are accepted", max_bytes)
+
+
+def body_guard(max_bytes: int) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Middleware: `check_body_headers` before every view."""
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        check_body_headers(request, max_bytes)
+        return await handler(request)
+    return guard
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, at most ``max_body_bytes`` (413 past it, while reading: a chunked
+    body announces no length), nested at most `MAX_DEPTH` deep (422 naming the place,
+    before any parser recurses into it)."""
+    try:
+        raw = await request.read()  # create_app sets client_max_size to max_body_bytes
+    except web.HTTPRequestEntityTooLarge as e:
+        limit = request.app[SETTINGS].max_body_bytes
+        raise too_large(f"a body of more than {limit} bytes; at most {limit} are accepted",
+                        limit) from e
+    place = too_deep(raw)
+    if place is not None:
+        raise unprocessable(place, f"JSON nested deeper than {MAX_DEPTH} levels")
+    return raw
+
+
 def not_found(detail: str) -> web.HTTPError:
     """404 with a detail text."""
     return web.HTTPNotFound(text=orjson.dumps({"detail": detail}).decode(),
@@ -35,9 +106,9 @@ def not_found(detail: str) -> web.HTTPError:
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object; 422 when it is not one."""
+    """The request body as a JSON object; 422 when it is not one (see `read_body`)."""
     try:
-        body = orjson.loads(await request.read())
+        body = orjson.loads(await read_body(request))
     except orjson.JSONDecodeError as e:
         raise unprocessable("$", f"malformed JSON: {e}") from e
     if not isinstance(body, dict):

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from api.errors import json_object, json_response, not_found, unprocessable
 from api.keys import CONN
-from api.training import _caught_up, machine_param, publish, time_param
+from api.training import _caught_up, machine_param, publish, text_param, time_param, window
 from detectors.registry import Maintenance
 from schemas.events import MaintenanceWindow, stable_event_id
 from streams.topics import MAINTENANCE
@@ -56,13 +56,8 @@ async def put_window(request: web.Request) -> web.Response:
     end = time_param(body.get("end"), "end", "body")
     if end is None:
         raise unprocessable("end", "field required", ("body",))
-    if end <= start:
-        raise unprocessable("end", "must be after start", ("body",))
-    if end - start > LONGEST:
-        raise unprocessable("end", f"a window may last at most {LONGEST.days} days", ("body",))
-    reason = body.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > 500:
-        raise unprocessable("reason", "must be text of at most 500 characters", ("body",))
+    window(start, end, LONGEST, "end", "body")
+    reason = text_param(body.get("reason"), "reason", "body")
     w = MaintenanceWindow(
         event_id=stable_event_id("maintenance_window", machine.id, start.isoformat(),
                                  end.isoformat(), reason),

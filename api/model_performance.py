@@ -16,6 +16,7 @@ from api.training import (
     queue_training,
     registry,
     running_job,
+    text_param,
 )
 
 routes = web.RouteTableDef()
@@ -29,7 +30,7 @@ async def retrain_trigger(request: web.Request) -> web.Response:
     machine = machine_param(q.get("machine_id"))
     model_type = choice(q.get("model_type"), "model_type", MODEL_TYPES, "baseline")
     trigger_type = choice(q.get("trigger_type"), "trigger_type", TRIGGER_TYPES, "manual")
-    reason = q.get("reason", "")
+    reason = text_param(q.get("reason"), "reason")
     js = await jobs(request)
     if (running := running_job(request, js, machine.id, model_type)) is not None:
         return json_response({"triggered": False, "trigger_type": trigger_type,

@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from api.errors import not_found, unprocessable
+from api.errors import not_found, unavailable, unprocessable
 from api.keys import CONN, SETTINGS
 from detectors.registry import Job, Jobs, Registry
 from schemas.events import TrainCommand, encode
@@ -24,17 +24,11 @@ MODEL_TYPES = ("baseline",)
 TRIGGER_TYPES = ("manual", "scheduled", "drift")
 
 
-def unavailable(what: str) -> web.HTTPError:
-    """503: a dependency is not connected yet."""
-    return web.HTTPServiceUnavailable(text=f'{{"detail": "{what} not available yet"}}',
-                                      content_type="application/json")
-
-
 def kafka_producer(request: web.Request) -> AIOKafkaProducer:
     """The API's Kafka producer; 503 while it is not connected."""
     producer = request.app[CONN].producer
     if producer is None:
-        raise unavailable("Kafka producer")
+        raise unavailable("Kafka producer not available yet")
     return producer
 
 
@@ -46,11 +40,11 @@ async def publish(request: web.Request, topic: str, key: str, event: msgspec.Str
 async def _caught_up(view: V | None, what: str) -> V:
     """The view once it has caught up with its topic; 503 if it cannot within 30 s."""
     if view is None:
-        raise unavailable(what)
+        raise unavailable(f"{what} not available yet")
     try:
         await asyncio.wait_for(view.ready.wait(), 30)
     except TimeoutError as e:
-        raise unavailable(what) from e
+        raise unavailable(f"{what} not available yet") from e
     return view
 
 
@@ -64,13 +58,16 @@ async def jobs(request: web.Request) -> Jobs:
     return (await _caught_up(request.app[CONN].jobs, "training jobs view")).jobs
 
 
-def machine_param(value: str | None, where: str = "query") -> Machine:
-    """A known machine from a request parameter: 422 when missing, 404 when unknown."""
-    if not value:
+def machine_param(value: object, where: str = "query") -> Machine:
+    """A known machine from a request parameter: 422 when missing or not text, 404 when
+    unknown."""
+    if value is None or value == "":
         raise unprocessable("machine_id", "field required", (where,))
+    if not isinstance(value, str):
+        raise unprocessable("machine_id", "must be text", (where,))
     m = machine_by_id(value)
     if m is None:
-        raise not_found(f"machine {value} not found")
+        raise not_found(f"machine {value[:80]} not found")
     return m
 
 
@@ -82,15 +79,47 @@ def choice(value: str | None, field: str, allowed: tuple[str, ...], default: str
     return v
 
 
-def time_param(value: str | None, field: str, where: str = "query") -> datetime | None:
-    """ISO 8601 time; naive means UTC; 422 when malformed."""
+#: Times a request may name: nothing of this system is older, and past 2100 is a typo.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+#: Longest free text (notes, reasons) a request may carry.
+MAX_TEXT = 1000
+
+
+def time_param(value: object, field: str, where: str = "query") -> datetime | None:
+    """ISO 8601 time from 2000 to 2100; naive means UTC; 422 when malformed or outside."""
     if value is None or value == "":
         return None
+    if not isinstance(value, str):
+        raise unprocessable(field, "must be an ISO 8601 time as text", (where,))
     try:
-        t = datetime.fromisoformat(str(value))
-    except ValueError as e:
-        raise unprocessable(field, f"not an ISO 8601 time: {value!r}", (where,)) from e
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+        t = datetime.fromisoformat(value)
+        t = t if t.tzinfo else t.replace(tzinfo=UTC)
+        inside = EARLIEST <= t < LATEST
+    except (ValueError, OverflowError) as e:
+        raise unprocessable(field, f"not an ISO 8601 time: {value[:40]!r}", (where,)) from e
+    if not inside:
+        raise unprocessable(field, f"must lie between {EARLIEST.date()} and {LATEST.date()}",
+                            (where,))
+    return t
+
+
+def window(start: datetime, end: datetime, longest: timedelta, field: str = "end",
+           where: str = "query") -> None:
+    """422 unless ``start < end`` and the window lasts at most ``longest``."""
+    if end <= start:
+        raise unprocessable(field, "must be after the start", (where,))
+    if end - start > longest:
+        raise unprocessable(field, f"a window may last at most {longest.days} days", (where,))
+
+
+def text_param(value: object, field: str, where: str = "query", default: str = "") -> str:
+    """Free text of at most `MAX_TEXT` characters (422 otherwise)."""
+    if value is None:
+        return default
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise unprocessable(field, f"must be text of at most {MAX_TEXT} characters", (where,))
+    return value
 
 
 def pending(request: web.Request) -> dict[tuple[str, str], tuple[str, datetime]]:

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 
-from aiohttp import web
+from aiohttp import HttpVersion11, hdrs, web
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from api.errors import json_response, not_found, unprocessable
+from api.errors import (
+    check_body_headers,
+    json_response,
+    not_found,
+    read_body,
+    unavailable,
+    unprocessable,
+)
 from api.keys import BRIDGE, CONN, HUB, SETTINGS
+from api.training import kafka_producer
 from schemas.machines import MACHINES, machine_by_id
-from schemas.readings import InvalidRecord, decode_readings_batch, encode_reading
+from schemas.plausibility import check_plausible
+from schemas.readings import InvalidRecord, Reading, decode_readings_batch, encode_reading
 from streams.topics import READINGS
 
 routes = web.RouteTableDef()
@@ -84,27 +96,90 @@ async def get_machine(request: web.Request) -> web.Response:
     return json_response(_machine_json(m))
 
 
-@routes.post("/api/v1/readings")
+async def _expect_readings(request: web.Request) -> None:
+    """``Expect: 100-continue``: refuse a wrong media type or an announced oversize body
+    before the client sends it (curl asks so for bodies over 1 MB); else let it come."""
+    check_body_headers(request, request.app[SETTINGS].max_body_bytes)
+    if request.version == HttpVersion11 and \
+            request.headers.get(hdrs.EXPECT, "").lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+@routes.post("/api/v1/readings", expect_handler=_expect_readings)
 async def post_readings(request: web.Request) -> web.Response:
     """Validate a JSON batch of readings and produce them to Kafka, keyed by machine_id.
 
-    All or nothing: one invalid reading rejects the batch with 422 naming its index and
-    field. Answers 202 once Kafka has acknowledged every reading.
+    All or nothing: one invalid or implausible reading rejects the batch with 422 naming its
+    index and field (nothing is sent). 202 once Kafka has acknowledged every reading. When
+    Kafka cannot take them within ``ingest_timeout_s``: 503 with ``Retry-After``, saying
+    exactly which readings were acknowledged (``accepted_indexes``; none when Kafka was not
+    reachable at all, then nothing was sent). Re-sending the whole batch is always safe:
+    a reading is identified by (machine_id, timestamp) and counted once.
     """
-    raw = await request.read()
+    settings = request.app[SETTINGS]
+    raw = await read_body(request)
     try:
         readings = decode_readings_batch(raw)
     except InvalidRecord as e:
         raise unprocessable(e.field, e.reason) from e
     if len(readings) > MAX_BATCH:
         raise unprocessable("$", f"at most {MAX_BATCH} readings per request, got {len(readings)}")
-    producer = request.app[CONN].producer
-    if producer is None:
-        raise web.HTTPServiceUnavailable(text="Kafka producer not available")
-    futures = [
-        await producer.send(READINGS, key=r.machine_id.encode(), value=encode_reading(r),
-                            timestamp_ms=int(r.timestamp.timestamp() * 1000))
-        for r in readings
-    ]
-    await asyncio.gather(*futures)
+    limits, now = settings.limits(), datetime.now(UTC)
+    for i, r in enumerate(readings):
+        try:
+            check_plausible(r, now, limits)
+        except InvalidRecord as e:
+            raise unprocessable(f"[{i}].{e.field}", e.reason) from e
+    producer = kafka_producer(request)
+    acked, problem = await produce_all(producer, readings, settings.ingest_timeout_s)
+    if problem is not None:
+        raise unavailable(
+            f"Kafka did not acknowledge the batch within {settings.ingest_timeout_s:g} s "
+            f"({problem}); {len(acked)} of {len(readings)} readings were accepted. Re-send "
+            "the others, or the whole batch: readings are counted once per machine and "
+            "timestamp.", accepted=len(acked), accepted_indexes=acked,
+            not_confirmed=len(readings) - len(acked))
     return json_response({"accepted": len(readings), "topic": READINGS}, status=202)
+
+
+async def produce_all(producer: AIOKafkaProducer, readings: list[Reading],
+                      timeout: float) -> tuple[list[int], str | None]:
+    """Produce the readings; return the indexes Kafka acknowledged within ``timeout`` and,
+    if not all, what went wrong.
+
+    Nothing is sent unless the leaders of the readings topic answer first: with Kafka down
+    the batch is refused whole (no reading of it sent), not half written. A reading sent but
+    not acknowledged in time may still arrive later (the producer retries it); that is why
+    a re-sent reading must be, and is, harmless.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    futures: list[asyncio.Future[object]] = []
+    try:
+        async with asyncio.timeout_at(deadline):
+            await _leaders_reachable(producer)
+            for r in readings:
+                futures.append(await producer.send(
+                    READINGS, key=r.machine_id.encode(), value=encode_reading(r),
+                    timestamp_ms=int(r.timestamp.timestamp() * 1000)))
+            await asyncio.gather(*futures)
+        return list(range(len(readings))), None
+    except (TimeoutError, KafkaError, OSError) as e:
+        acked = [i for i, f in enumerate(futures)
+                 if f.done() and not f.cancelled() and f.exception() is None]
+        for f in futures:  # no one awaits these any more: take their outcome quietly
+            f.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return acked, "timed out" if isinstance(e, TimeoutError) else repr(e)
+
+
+async def _leaders_reachable(producer: AIOKafkaProducer) -> None:
+    """Raise `KafkaConnectionError` unless every leader of the readings topic's partitions
+    accepts a connection now (a refused connection answers at once)."""
+    client = producer.client
+    partitions = await producer.partitions_for(READINGS)
+    leaders = {client.cluster.leader_for_partition(TopicPartition(READINGS, p))
+               for p in partitions}
+    for node in leaders:
+        if node is None or node < 0 or not await client.ready(node):
+            msg = f"broker {node} (leader of a partition of {READINGS}) is not reachable"
+            raise KafkaConnectionError(msg)

@@ -18,17 +18,40 @@ from streams.settings import Settings
 M1 = "c0000000-0000-0000-0000-000000000001"
 
 
+class FakeCluster:
+    def leader_for_partition(self, tp: object) -> int:
+        return 1
+
+
+class FakeClient:
+    """The part of aiokafka's client the ingest asks: is the partitions' leader reachable?"""
+
+    def __init__(self) -> None:
+        self.cluster = FakeCluster()
+        self.reachable = True
+
+    async def ready(self, node_id: int) -> bool:
+        return self.reachable
+
+
 class FakeProducer:
-    """Records what would go to Kafka (the aiokafka send() shape: awaitable -> future)."""
+    """Records what would go to Kafka (the aiokafka send() shape: awaitable -> future).
+
+    ``acks`` limits how many sends are ever acknowledged (None: all); the rest stay pending,
+    as with a broker that stopped answering.
+    """
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
+        self.client = FakeClient()
+        self.acks: int | None = None
 
     async def send(self, topic: str, key: bytes, value: bytes,
                    timestamp_ms: int | None = None) -> asyncio.Future[None]:
         self.sent.append((topic, key, value))
         f: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        f.set_result(None)
+        if self.acks is None or len(self.sent) <= self.acks:
+            f.set_result(None)
         return f
 
     async def partitions_for(self, topic: str) -> set[int]:
@@ -96,7 +119,8 @@ async def test_post_readings_rejects_nan_and_bad_json(client, producer) -> None:
     assert resp.status == 422
     body = (b'[{"machine_id": "%s", "timestamp": "2026-01-05T08:00:00Z", "power_kw": 1,'
             b' "energy_kwh": 1, "outdoor_temp_c": NaN}]' % M1.encode())
-    resp = await client.post("/api/v1/readings", data=body)
+    resp = await client.post("/api/v1/readings", data=body,
+                             headers={"Content-Type": "application/json"})
     assert resp.status == 422
     assert (await resp.json())["detail"][0]["loc"] == ["body", 0, "outdoor_temp_c"]
     assert producer.sent == []
