@@ -159,6 +159,9 @@ def decode_reading(raw: bytes | bytearray | memoryview | str | None, *,
     except msgspec.ValidationError as e:
         reason, field = _split_msgspec_error(e)
         raise InvalidRecord(reason, field) from e
+    except UnicodeDecodeError as e:  # msgspec raises it for a string that is not UTF-8
+        msg = f"not UTF-8: {e.reason} at byte {e.start} of a string"
+        raise InvalidRecord(msg) from e
     except msgspec.DecodeError:
         # Strict JSON has no NaN/Infinity, but Python's json.dumps writes them. Parse those
         # leniently so that the error names the field instead of "malformed JSON".
@@ -183,7 +186,7 @@ def decode_record(decoder: msgspec.json.Decoder[Any], raw: bytes | None, what: s
     except msgspec.ValidationError as e:
         reason, field = _split_msgspec_error(e)
         raise InvalidRecord(reason, field) from e
-    except (msgspec.DecodeError, RecursionError) as e:
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as e:
         msg = f"malformed JSON: {e}"
         raise InvalidRecord(msg) from e
 
@@ -201,6 +204,9 @@ def _parse_json(raw: bytes | bytearray | memoryview) -> Any:
     The caller has checked the depth (`_check_depth`)."""
     try:
         return msgspec.json.decode(raw)
+    except UnicodeDecodeError as e:
+        msg = f"not UTF-8: {e.reason} at byte {e.start} of a string"
+        raise InvalidRecord(msg) from e
     except msgspec.DecodeError as e:
         try:
             return json.loads(bytes(raw))

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from detectors.ordering import LateReading
@@ -64,6 +64,19 @@ def _only_invalid_record(raw: bytes) -> Reading | None:
 @given(st.binary(max_size=2048))
 def test_the_decoder_raises_only_invalid_record_on_any_bytes(raw: bytes) -> None:
     _only_invalid_record(raw)
+
+
+@example(b"\xd9", "machine_id")  # msgspec raised UnicodeDecodeError for this one (found by make fuzz)
+@given(st.binary(max_size=64), st.sampled_from(FIELDS + ("x",)))
+def test_bytes_inside_a_json_string_never_escape_as_another_error(inner: bytes,
+                                                                  name: str) -> None:
+    for raw in (b'{"%s": "%s"}' % (name.encode(), inner), b'["%s"]' % inner,
+                b'"%s"' % inner, b'{"machine_id": "m", "%s": "%s"}' % (inner, inner)):
+        _only_invalid_record(raw)
+        try:
+            decode_readings_batch(raw)
+        except InvalidRecord:
+            pass
 
 
 @given(json_values)
