@@ -19,9 +19,9 @@ from aiokafka import AIOKafkaProducer
 
 from api import anomaly, baseline, maintenance, model_performance, views, ws
 from api.bridge import BridgeStats, Subscribe, forward, redis_subscribe
-from api.errors import body_guard
+from api.errors import Handler, body_guard
 from api.hub import Hub
-from api.keys import BRIDGE, CONN, HUB, SETTINGS, SUBSCRIBE, Connections
+from api.keys import BRIDGE, CONN, HUB, REQUESTS, SETTINGS, SUBSCRIBE, Connections, RequestCounts
 from streams.admin import ensure_topics
 from streams.settings import Settings
 from streams.views import AnomaliesView, JobsView, MaintenanceView, RegistryView
@@ -130,6 +130,21 @@ async def _listen(app: web.Application, subscribe: Subscribe) -> None:
         delay = min(delay * 2, 5.0)
 
 
+@web.middleware
+async def _count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every answer by status (an exception a view lets out is aiohttp's 500)."""
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as e:
+        status = e.status
+        raise
+    finally:
+        request.app[REQUESTS].by_status[status] += 1
+
+
 async def _close_websockets(app: web.Application) -> None:
     await app[HUB].close_all()
 
@@ -161,7 +176,8 @@ def create_app(
         ``subscribe``, the app needs neither Kafka nor Redis.
     """
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[body_guard(settings.max_body_bytes)])
+                          middlewares=[_count_requests, body_guard(settings.max_body_bytes)])
+    app[REQUESTS] = RequestCounts()
     app[SETTINGS] = settings
     app[HUB] = Hub()
     app[SUBSCRIBE] = subscribe  # type: ignore[assignment]

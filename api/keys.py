@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,9 +32,26 @@ class Connections:
     pending: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
 
 
+@dataclass
+class RequestCounts:
+    """HTTP answers of this process by status, for /health (and the API fuzzer's figures)."""
+
+    by_status: Counter[int] = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, object]:
+        """Totals, and counts per status class and per status."""
+        classes: Counter[str] = Counter()
+        for status, n in self.by_status.items():
+            classes[f"{status // 100}xx"] += n
+        return {"total": sum(self.by_status.values()), **dict(sorted(classes.items())),
+                "by_status": {str(k): v for k, v in sorted(self.by_status.items())}}
+
+
 SETTINGS = web.AppKey("settings", Settings)
+REQUESTS = web.AppKey("requests", RequestCounts)
 HUB = web.AppKey("hub", Hub)
 SUBSCRIBE = web.AppKey("subscribe", object)
 CONN = web.AppKey("conn", Connections)
 BRIDGE = web.AppKey("bridge", BridgeStats)
-__all__ = ["BRIDGE", "CONN", "HUB", "SETTINGS", "SUBSCRIBE", "Connections", "Subscribe"]
+__all__ = ["BRIDGE", "CONN", "HUB", "REQUESTS", "SETTINGS", "SUBSCRIBE", "Connections",
+           "RequestCounts", "Subscribe"]

@@ -18,7 +18,7 @@ from api.errors import (
     unavailable,
     unprocessable,
 )
-from api.keys import BRIDGE, CONN, HUB, SETTINGS
+from api.keys import BRIDGE, CONN, HUB, REQUESTS, SETTINGS
 from api.training import kafka_producer
 from schemas.machines import MACHINES, machine_by_id
 from schemas.plausibility import check_plausible
@@ -62,6 +62,7 @@ async def health(request: web.Request) -> web.Response:
             "running": bridge.running, "forwarded": bridge.forwarded,
             "malformed": bridge.malformed, "skipped": bridge.skipped,
             "redis_errors": bridge.redis_errors, "assigned_partitions": bridge.assigned},
+        "requests": app[REQUESTS].as_json(),
     }
     return json_response(body, status=200 if ok else 503)
 

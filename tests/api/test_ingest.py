@@ -204,3 +204,12 @@ async def test_a_client_gone_mid_upload_does_not_break_the_server(client, produc
                           headers={"Content-Type": "application/json", "Content-Length": "9999"},
                           timeout=aiohttp.ClientTimeout(total=0.5))
     assert (await client.post("/api/v1/readings", json=[reading()])).status == 202
+
+
+async def test_health_counts_answers_by_status(client) -> None:  # type: ignore[no-untyped-def]
+    await client.post("/api/v1/readings", json=[reading()])
+    await client.post("/api/v1/readings", data=b"x", headers={"Content-Type": "text/plain"})
+    await client.get("/api/v1/machines/nope")
+    counts = (await (await client.get("/health")).json())["requests"]
+    assert counts["by_status"] == {"202": 1, "404": 1, "415": 1}
+    assert (counts["total"], counts["2xx"], counts["4xx"]) == (3, 1, 2)
