@@ -4,9 +4,9 @@ Kafka and Redis are started once per test session on free ports (never the demo'
 ``ENMS_TEST_KAFKA_BOOTSTRAP`` / ``ENMS_TEST_REDIS_URL`` point at running ones (handy while
 developing). The worker and the API run as real subprocesses.
 
-Readings are dated in the past, as a meter's are (2003-2006), each module in a period of its
-own (test_lifecycle shares test_training's, on another machine), so that no two modules write
-the same machine-hours to the shared topics.
+Readings are dated in the past, as a meter's are, each module in a period of its own
+(test_lifecycle shares test_training's, on another machine), so that no two modules write the
+same machine-hours to the shared topics; test_replay's period is the newest (see there).
 """
 
 from __future__ import annotations

@@ -88,8 +88,10 @@ async def test_detect_clean_faulty_and_idempotent(api: str, kafka_bootstrap: str
         async with s.put(f"{api}/api/v1/anomaly/{target}/resolve",
                          json={"resolution_notes": "belt jammed"}) as r:
             assert r.status == 200
+        # The test's period, start and end: a search reaches back at most a year.
         found = http_json(f"{api}/api/v1/anomaly/search?machine_id={CONVEYOR}&is_resolved=true"
-                          f"&start_time={T0:%Y-%m-%dT%H:%M:%SZ}")
+                          f"&start_time={T0:%Y-%m-%dT%H:%M:%SZ}"
+                          f"&end_time={T0 + timedelta(days=9):%Y-%m-%dT%H:%M:%SZ}")
         assert [a["id"] for a in found["anomalies"]] == [target]  # type: ignore[index]
         assert found["anomalies"][0]["resolution_notes"] == "belt jammed"  # type: ignore[index]
         async with s.put(f"{api}/api/v1/anomaly/nope/resolve") as r:
