@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: help setup demo test test-unit test-integration bench lint fmt topics clean
+.PHONY: help setup demo test test-unit test-integration bench fuzz lint fmt topics clean
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-17s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ test-integration: setup ## only the tests on real Kafka and Redis
 
 bench: setup ## end-to-end latency and throughput; figures go to bench/results/
 	$(PY) -m bench
+
+fuzz: setup ## Kafka and API fuzzers on a stack of their own (at most 10 min); figures to bench/results/
+	$(PY) -m fuzz
 
 lint: ## ruff (changes nothing)
 	$(PY) -m ruff check .
