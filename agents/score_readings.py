@@ -65,8 +65,13 @@ def process(event: faust.types.EventT, now: datetime) -> tuple[str, list[Output]
     msg = event.message
     try:
         reading = decode_reading(msg.value, max_bytes=settings.max_record_bytes)
-        check_plausible(reading, now, LIMITS)
-        return reading.machine_id, _scorer(reading.machine_id).step(reading)
+        if msg.key != reading.machine_id.encode():
+            # The key decides the partition, and with it where the machine's state lives.
+            why = f"the record's key must be its machine_id, got {msg.key!r:.80}"
+            raise InvalidRecord(why, "key")
+        scorer = _scorer(reading.machine_id)
+        check_plausible(reading, now, LIMITS, since=scorer.newest)
+        return reading.machine_id, scorer.step(reading)
     except InvalidRecord as e:  # bad input, a reading too late: the record's own fault
         return dead_letters.of(event, e.reason, e.field)
     except Exception as e:  # a bug must not stop the other machines; keep the record

@@ -126,11 +126,13 @@ async def post_readings(request: web.Request) -> web.Response:
     if len(readings) > MAX_BATCH:
         raise unprocessable("$", f"at most {MAX_BATCH} readings per request, got {len(readings)}")
     limits, now = settings.limits(), datetime.now(UTC)
+    previous: dict[str, datetime] = {}  # per machine, for the interval its energy covers
     for i, r in enumerate(readings):
         try:
-            check_plausible(r, now, limits)
+            check_plausible(r, now, limits, since=previous.get(r.machine_id))
         except InvalidRecord as e:
             raise unprocessable(f"[{i}].{e.field}", e.reason) from e
+        previous[r.machine_id] = max(r.timestamp, previous.get(r.machine_id, r.timestamp))
     producer = kafka_producer(request)
     acked, problem = await produce_all(producer, readings, settings.ingest_timeout_s)
     if problem is not None:

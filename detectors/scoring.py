@@ -249,6 +249,12 @@ class MachineScorer:
         self.drift = TabularCusum()
         self._drift_alarmed = False
 
+    @property
+    def newest(self) -> datetime | None:
+        """The time of the newest reading taken in so far (None before any)."""
+        t = self.order.newest
+        return None if t is None else datetime.fromtimestamp(t, UTC)
+
     def usable_with(self, config: ScoringConfig) -> bool:
         """Whether this (maybe restored) scorer has the current state layout and detector."""
         return (getattr(self, "state_version", 1) == self.STATE_VERSION

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -107,9 +107,17 @@ async def load_readings(settings: Settings, machine_id: str, start: datetime,
     """One machine's readings with ``start <= timestamp < end`` from ``enms.readings``.
 
     Reads only the machine's partition, from the offset of ``start`` (record time is the
-    reading's time) up to the first record at or after ``end``. Records the worker refuses
-    (invalid, or implausible but for the clock check) are skipped: it dead-lettered them;
-    of several records with one timestamp the first is kept, as the worker keeps it.
+    reading's time; the broker's time index gives the first record stamped at or after it),
+    through the readings of the period, until a valid reading (of any machine there) is
+    dated more than ``max_lateness_s`` past ``end`` (and not in the future now), or to the
+    partition's end. The stop is decided on the readings' own timestamps, not on record
+    times, and only once the period has been reached: a partition is in time order only
+    roughly (late readings, back-filled history), and one record stamped 9000-01-01 must not
+    cut every later replay short. A period written twice at different times (a live run and
+    a later back-fill) is read up to the end of its first stretch. Records the worker refuses
+    (invalid, a key that is not their machine, implausible but for the clock check) are
+    skipped: it dead-lettered them; of several records with one timestamp the first is kept,
+    as the worker keeps it.
     """
     consumer, parts = await _reader(settings, topics.READINGS)
     try:
@@ -117,28 +125,39 @@ async def load_readings(settings: Settings, machine_id: str, start: datetime,
             return []
         key = machine_id.encode()
         limits = settings.limits()
+        horizon = end + timedelta(seconds=settings.max_lateness_s)
+        latest = datetime.now(UTC) + timedelta(seconds=settings.max_future_s)
+        opening = start - timedelta(seconds=settings.max_lateness_s)
+        inside = False  # whether the partition has reached the period yet
         tp = TopicPartition(topics.READINGS, partition_of(key, sorted(parts)))
         consumer.assign([tp])
         last = (await consumer.end_offsets([tp]))[tp]
         found = (await consumer.offsets_for_times({tp: int(start.timestamp() * 1000)}))[tp]
         if found is None:
             return []
-        stop = (await consumer.offsets_for_times({tp: int(end.timestamp() * 1000)}))[tp]
-        stop_at = last if stop is None else stop.offset
         consumer.seek(tp, found.offset)
         out: dict[datetime, Reading] = {}
-        while await consumer.position(tp) < stop_at:
+        previous: datetime | None = None
+        while await consumer.position(tp) < last:
             batch = await consumer.getmany(tp, timeout_ms=500, max_records=10000)
             for rec in batch.get(tp, []):
-                if rec.offset >= stop_at:
+                if rec.offset >= last:
                     break
-                if rec.key != key:
-                    continue
                 try:
                     r = decode_reading(rec.value, max_bytes=settings.max_record_bytes)
-                    check_plausible(r, None, limits)
                 except InvalidRecord:
                     continue
+                if opening <= r.timestamp < horizon:
+                    inside = True
+                elif inside and horizon <= r.timestamp <= latest:  # (not: dated in the future)
+                    return [out[t] for t in sorted(out)]
+                if rec.key != key or r.machine_id != machine_id:
+                    continue
+                try:
+                    check_plausible(r, None, limits, since=previous)
+                except InvalidRecord:
+                    continue
+                previous = r.timestamp if previous is None else max(previous, r.timestamp)
                 if start <= r.timestamp < end:
                     out.setdefault(r.timestamp, r)  # the first, as the worker keeps it
         return [out[t] for t in sorted(out)]

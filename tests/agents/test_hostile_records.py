@@ -219,3 +219,36 @@ async def test_a_re_sent_batch_counts_once_and_a_reading_too_late_is_dead_letter
     letters = sent.dead_letters()
     assert [d["field"] for d in letters] == ["timestamp"]
     assert "max_lateness_s" in letters[0]["reason"]
+
+
+async def test_a_key_that_is_not_the_machine_is_dead_lettered(app) -> None:  # type: ignore[no-untyped-def]
+    """The key places the record, and with it the machine's state: it must be the machine."""
+    sent = Sent()
+    with mocked(sent, warmup=30):
+        async with agent_module.score_readings.test_context() as agent:
+            await agent.put(encode_reading(good(0)), key=b"c0000000-0000-0000-0000-000000000004")
+            await agent.put(encode_reading(good(1)), key=None)
+            await agent.put(encode_reading(good(2)), key=M.encode())
+    assert [d["field"] for d in sent.dead_letters()] == ["key", "key"]
+
+
+async def test_a_meter_slower_than_its_catalogue_interval_is_scored(app) -> None:  # type: ignore[no-untyped-def]
+    """Compressor-1 is catalogued at 1 s; a meter that reads it every 30 s reports 30 s of
+    energy per reading. The energy gate takes the time since the previous reading."""
+    compressor = "c0000000-0000-0000-0000-000000000001"
+    sent = Sent()
+    with mocked(sent, warmup=30):
+        agent_module.scorers.data.pop(compressor.encode(), None)
+        async with agent_module.score_readings.test_context() as agent:
+            for i in range(130):
+                r = Reading(machine_id=compressor, timestamp=T0 + timedelta(seconds=30 * i),
+                            power_kw=30.0, energy_kwh=30.0 * 30 / 3600)
+                await agent.put(encode_reading(r), key=compressor.encode())
+            # ... but 30 s of energy one second after the previous reading is refused.
+            r = Reading(machine_id=compressor, timestamp=T0 + timedelta(seconds=30 * 129 + 1),
+                        power_kw=30.0, energy_kwh=30.0 * 30 / 3600)
+            await agent.put(encode_reading(r), key=compressor.encode())
+        agent_module.scorers.data.pop(compressor.encode(), None)
+    assert [d["field"] for d in sent.dead_letters()] == ["energy_kwh"]
+    hours = sent.hours()
+    assert [h["readings"] for h in hours] == [120]

@@ -163,7 +163,7 @@ def test_a_reading_passes_the_gates_only_inside_every_limit(r: Reading) -> None:
     assert m is not None
     assert EARLIEST <= r.timestamp <= NOW + timedelta(seconds=limits.max_future_s)
     assert r.power_kw <= limits.max_power_factor * m.rated_power_kw
-    assert r.energy_kwh <= (r.power_kw * 1.5 + 0.5 * m.rated_power_kw) * m.data_interval_seconds
+    assert r.energy_kwh <= (r.power_kw * 1.5 + 0.5 * m.rated_power_kw) * 1.0  # an hour at most
     for name, lo, hi in (("outdoor_temp_c", -60, 60), ("machine_temp_c", -60, 800)):
         v = getattr(r, name)
         assert v is None or lo <= v <= hi
@@ -258,3 +258,25 @@ def test_a_reading_round_trips_through_its_encoding() -> None:
                 outdoor_temp_c=-3.0)
     assert decode_reading(encode_reading(r)) == r
     assert orjson.loads(encode_reading(r))["power_kw"] == 1.5
+
+
+def test_the_energy_gate_takes_the_interval_since_the_previous_reading() -> None:
+    m = MACHINES[0]  # Compressor-1: 55 kW, catalogued at 1 s
+    t = datetime(2026, 6, 1, 11, tzinfo=UTC)
+    r = Reading(machine_id=m.id, timestamp=t, power_kw=30.0, energy_kwh=30.0 * 30 / 3600)
+    check_plausible(r, NOW, Limits(), since=t - timedelta(seconds=30))  # a 30 s meter
+    check_plausible(r, NOW, Limits())  # unknown interval: up to an hour
+    for since in (t - timedelta(seconds=1), t - timedelta(milliseconds=10)):
+        try:
+            check_plausible(r, NOW, Limits(), since=since)
+        except InvalidRecord as e:
+            assert e.field == "energy_kwh"
+        else:
+            raise AssertionError("30 s of energy one second after the last reading passed")
+    hour = Reading(machine_id=m.id, timestamp=t, power_kw=30.0, energy_kwh=30.0 * 3)
+    try:  # three hours of energy (past the tolerance of one) are refused even after a day
+        check_plausible(hour, NOW, Limits(), since=t - timedelta(days=1))
+    except InvalidRecord as e:
+        assert e.field == "energy_kwh"
+    else:
+        raise AssertionError("three hours of energy in one reading passed")
