@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from api import anomaly, baseline, maintenance, model_performance, views, ws
+from api import anomaly, baseline, maintenance, model_performance, openapi, views, ws
 from api.bridge import BridgeStats, Subscribe, forward, redis_subscribe
 from api.errors import Handler, body_guard
 from api.hub import Hub
@@ -191,6 +191,7 @@ def create_app(
     app.router.add_routes(anomaly.routes)
     app.router.add_routes(model_performance.routes)
     app.router.add_routes(maintenance.routes)
+    app.router.add_routes(openapi.routes)
     app.router.add_get("/", _index)
     app.router.add_static("/static", STATIC)
     return app
