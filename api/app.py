@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from api import anomaly, baseline, maintenance, model_performance, openapi, views, ws
 from api.bridge import BridgeStats, Subscribe, forward, redis_subscribe
-from api.errors import Handler, body_guard
+from api.errors import Handler, body_guard, unavailable_on_outage
 from api.hub import Hub
 from api.keys import BRIDGE, CONN, HUB, REQUESTS, SETTINGS, SUBSCRIBE, Connections, RequestCounts
 from streams.admin import ensure_topics
@@ -176,7 +176,8 @@ def create_app(
         ``subscribe``, the app needs neither Kafka nor Redis.
     """
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[_count_requests, body_guard(settings.max_body_bytes)])
+                          middlewares=[_count_requests, unavailable_on_outage,
+                                       body_guard(settings.max_body_bytes)])
     app[REQUESTS] = RequestCounts()
     app[SETTINGS] = settings
     app[HUB] = Hub()

@@ -3,15 +3,19 @@ every request body passes before a view reads it (media type, size, nesting)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import hdrs, web
+from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
 
 from api.keys import SETTINGS
 from schemas.jsondepth import MAX_DEPTH, too_deep
 
+log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Methods whose requests may carry a body; one that does must be JSON.
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
@@ -72,6 +76,18 @@ def check_body_headers(request: web.Request, max_bytes: int) -> None:
                     f"Content-Type must be application/json, got {request.content_type!r}")
     if length is not None and length > max_bytes:
         raise too_large(f"a body of {length} bytes; at most {max_bytes} are accepted", max_bytes)
+
+
+@web.middleware
+async def unavailable_on_outage(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A view that meets an outage (Kafka or Redis unreachable, no ack in time) answers 503
+    with ``Retry-After``, never 500: the request may well succeed later."""
+    try:
+        return await handler(request)
+    except (KafkaError, RedisError, OSError, TimeoutError) as e:
+        log.warning("%s %s: %s; answered 503", request.method, request.path, repr(e)[:200])
+        raise unavailable(f"a dependency did not answer in time ({type(e).__name__}); "
+                          "retry later") from e
 
 
 def body_guard(max_bytes: int) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:

@@ -96,8 +96,12 @@ def time_param(value: object, field: str, where: str = "query") -> datetime | No
         t = datetime.fromisoformat(value)
         t = t if t.tzinfo else t.replace(tzinfo=UTC)
         inside = EARLIEST <= t < LATEST
+        offset = t.utcoffset()
     except (ValueError, OverflowError) as e:
         raise unprocessable(field, f"not an ISO 8601 time: {value[:40]!r}", (where,)) from e
+    if offset is not None and offset.total_seconds() % 60:
+        # RFC 3339 offsets are whole minutes; msgspec would drop the seconds when encoding.
+        raise unprocessable(field, "a UTC offset in whole minutes, e.g. +01:00", (where,))
     if not inside:
         raise unprocessable(field, f"must lie between {EARLIEST.date()} and {LATEST.date()}",
                             (where,))

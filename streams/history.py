@@ -28,8 +28,8 @@ async def _reader(settings: Settings, topic: str) -> tuple[AIOKafkaConsumer, set
         auto_offset_reset="earliest",
         # The largest record the readings topic takes must not stall a partition.
         max_partition_fetch_bytes=topics.READINGS_MAX_MESSAGE_BYTES + 64 * 1024)
-    await consumer.start()
     try:
+        await consumer.start()
         parts = consumer.partitions_for_topic(topic)
         if not parts:
             await consumer._client.force_metadata_update()  # noqa: SLF001 - a new topic

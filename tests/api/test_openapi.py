@@ -63,12 +63,6 @@ from streams.views import AnomaliesView, JobsView, LogView, MaintenanceView, Reg
 from tests.api.test_api import FakeProducer
 
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
-#: Operations that answer 500 today (bugs, each with a strict xfail test below): the fuzz
-#: lets these 500s pass. Remove an entry when its bug is fixed.
-KNOWN_500 = {
-    ("POST", "/api/v1/anomaly/detect"): "Kafka unreachable while loading the period's readings",
-    ("GET", "/api/v1/baseline/deviation"): "Kafka unreachable while loading the hourly log",
-}
 #: Operations the seeded fuzz cannot bring to a 2xx, and why.
 NO_SUCCESS = {
     ("GET", "/api/v1/ws/{connection_type}"): "101 needs an upgrade request (test_api.py)",
@@ -371,8 +365,6 @@ def fuzz(base_url: str, doc: dict[str, Any], examples: int,
             failures.append(f"{label}: no answer: {e!r}")
             return
         statuses[label][response.status_code] += 1
-        if response.status_code == 500 and label in KNOWN_500:
-            return
         try:
             case.validate_response(response, checks=checks)
         except (FailureGroup, Exception) as e:  # noqa: BLE001 - record it, go on
@@ -444,12 +436,9 @@ async def test_the_checks_do_find_a_wrong_document() -> None:
     assert "Undocumented status code" in text and "Response violates schema" in text
 
 
-# -- bugs found -----------------------------------------------------------------------------
+# -- bugs the fuzzing found (fixed; kept as regression tests) -------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="bug: POST /anomaly/detect answers 500 (an unhandled "
-                   "KafkaConnectionError from streams.history.load_readings) instead of 503 "
-                   "when Kafka cannot be reached")
 async def test_detect_without_kafka_is_503(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
     client = await aiohttp_client(bare_app())
     resp = await client.post("/api/v1/anomaly/detect", json={
@@ -458,9 +447,6 @@ async def test_detect_without_kafka_is_503(aiohttp_client) -> None:  # type: ign
     assert resp.status == 503 and "Retry-After" in resp.headers
 
 
-@pytest.mark.xfail(strict=True, reason="bug: GET /baseline/deviation answers 500 (an unhandled "
-                   "KafkaConnectionError from streams.history.load_hourly) instead of 503 when "
-                   "Kafka cannot be reached")
 async def test_deviation_without_kafka_is_503(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
     client = await aiohttp_client(seeded_app())
     resp = await client.get("/api/v1/baseline/deviation", params={
@@ -469,9 +455,6 @@ async def test_deviation_without_kafka_is_503(aiohttp_client) -> None:  # type: 
     assert resp.status == 503 and "Retry-After" in resp.headers
 
 
-@pytest.mark.xfail(strict=True, reason="bug: when Kafka does not acknowledge an event "
-                   "(api.training.publish / queue_training: send_and_wait raises a KafkaError) "
-                   "the view answers 500 instead of 503")
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("PUT", f"/api/v1/machines/{M}/maintenance", {"start": "2026-01-05T08:00:00+00:00",
                                                   "end": "2026-01-05T12:00:00+00:00"}),
@@ -488,11 +471,6 @@ async def test_an_unacknowledged_event_is_503(aiohttp_client, method, path, body
     assert resp.status == 503 and "Retry-After" in resp.headers
 
 
-@pytest.mark.xfail(strict=True, reason="bug: api.training.time_param takes a UTC offset with "
-                   "seconds (Python's fromisoformat does): the answer echoes a time that is "
-                   "not RFC 3339 (format date-time), and msgspec drops the offset's seconds "
-                   "when the event is encoded (a maintenance window stored 30 s off); refuse "
-                   "it (422) or answer it in UTC")
 async def test_times_with_an_offset_in_seconds_are_refused(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
     client = await aiohttp_client(seeded_app())
     resp = await client.put(f"/api/v1/machines/{M}/maintenance", json={
