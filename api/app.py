@@ -15,6 +15,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiokafka import AIOKafkaProducer
 
 from api import anomaly, baseline, maintenance, model_performance, openapi, views, ws
@@ -198,8 +199,24 @@ def create_app(
     return app
 
 
+class _BadHttpOneLine(logging.Filter):
+    """aiohttp logs every malformed HTTP request (a NUL in a header, a request line over
+    8190 bytes) with a traceback at ERROR, though it answers 400 and nothing failed. A
+    stranger can send thousands: keep one line each, as a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg, record.args = "bad HTTP request answered %s: %s", (
+                exc.code, str(exc.message).strip().splitlines()[0][:200])
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def run(settings: Settings) -> None:
     """Serve until interrupted."""
+    logging.getLogger("aiohttp.server").addFilter(_BadHttpOneLine())
     web.run_app(create_app(settings), host=settings.api_host, port=settings.api_port,
                 access_log=None, print=lambda *_: log.info(
                     "API on http://%s:%s/", settings.api_host, settings.api_port))

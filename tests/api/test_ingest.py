@@ -213,3 +213,33 @@ async def test_health_counts_answers_by_status(client) -> None:  # type: ignore[
     counts = (await (await client.get("/health")).json())["requests"]
     assert counts["by_status"] == {"202": 1, "404": 1, "415": 1}
     assert (counts["total"], counts["2xx"], counts["4xx"]) == (3, 1, 2)
+
+
+def test_malformed_http_is_logged_as_one_warning_line() -> None:
+    import io
+    import logging
+
+    from aiohttp.http_exceptions import LineTooLong
+
+    from api.app import _BadHttpOneLine
+
+    buf = io.StringIO()
+    logger = logging.getLogger("test.aiohttp.server")
+    handler = logging.StreamHandler(buf)
+    logger.addHandler(handler)
+    logger.addFilter(_BadHttpOneLine())
+    try:
+        try:
+            raise LineTooLong("x" * 9000, 8190)
+        except LineTooLong as e:
+            logger.error("Error handling request from %s", "127.0.0.1", exc_info=e)
+        try:
+            raise ZeroDivisionError
+        except ZeroDivisionError as e:  # a real error keeps its traceback
+            logger.error("Error handling request from %s", "127.0.0.1", exc_info=e)
+    finally:
+        logger.removeHandler(handler)
+    lines = buf.getvalue().splitlines()
+    assert lines[0].startswith("bad HTTP request answered 400: Got more than 8190 bytes")
+    assert lines[1] == "Error handling request from 127.0.0.1"
+    assert "Traceback" in lines[2]
