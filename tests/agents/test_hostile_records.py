@@ -22,28 +22,10 @@ from agents import score_readings as agent_module
 from detectors.scoring import MachineScorer, ScoringConfig
 from schemas.readings import Reading, encode_reading
 from streams import deadletters, topics
-from streams.app import app as _app
+from tests.agents.fakes import acked
 
 M = "c0000000-0000-0000-0000-000000000003"  # Motor-Line-A, 30 kW, 30 s
 T0 = datetime(2025, 3, 3, 8, tzinfo=UTC)
-
-
-@pytest.fixture
-async def app():  # type: ignore[no-untyped-def]
-    _app.loop = asyncio.get_running_loop()
-    _app.finalize()
-    _app.conf.store = "memory://"
-    _app.flow_control.resume()
-    return _app
-
-
-def acked() -> AsyncMock:
-    """A mocked ``topic.send`` whose calls return an already acknowledged future."""
-    async def send(**_kw: object) -> asyncio.Future[None]:
-        f: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        f.set_result(None)
-        return f
-    return AsyncMock(side_effect=send)
 
 
 def good(i: int, p: float | None = None) -> Reading:

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from unittest.mock import AsyncMock, MagicMock, patch
 
 import orjson
-import pytest
 
 from agents import score_readings as agent_module
 from schemas.readings import Reading, encode_reading
 from streams import topics
-from streams.app import app as _app
+from tests.agents.fakes import acked
 
 M = "c0000000-0000-0000-0000-000000000006"  # Conveyor-Main, 15 kW, 10 s
-
-
-@pytest.fixture
-async def app():  # type: ignore[no-untyped-def]
-    _app.loop = asyncio.get_running_loop()
-    _app.finalize()
-    _app.conf.store = "memory://"
-    _app.flow_control.resume()
-    return _app
-
-
-def acked() -> AsyncMock:
-    """A mocked ``topic.send`` for sends that await the broker's ack (the dead letters):
-    each call returns an already acknowledged future."""
-    async def send(**_kw: object) -> asyncio.Future[None]:
-        f: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        f.set_result(None)
-        return f
-    return AsyncMock(side_effect=send)
 
 
 def reading(i: int, p: float) -> bytes:
