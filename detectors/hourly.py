@@ -22,7 +22,6 @@ readings topic stays the exact record for a replay.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
@@ -30,7 +29,7 @@ from schemas.energy import EnergyHourly
 from schemas.machines import machine_by_id
 from schemas.readings import Reading
 
-__all__ = ["HourlyAggregator", "hourly_records", "hour_of"]
+__all__ = ["MAX_VALUE", "HourlyAggregator", "hour_of", "hourly_records", "too_large"]
 
 _MEAN_DRIVERS = ("throughput_units_per_hour", "outdoor_temp_c", "machine_temp_c",
                  "pressure_bar")
@@ -125,13 +124,10 @@ class HourlyAggregator:
         )
 
     def _fits(self, r: Reading) -> bool:
-        """Whether adding ``r`` keeps every sum of the open hour finite (values near 1e308
-        would overflow them, and a record of ``inf`` kWh makes every later retrain fail)."""
-        sums = [(self._energy, r.energy_kwh), (self._power_sum, r.power_kw),
-                (self._production or 0.0, r.production_count or 0.0)]
-        sums += [(self._sums.get(k, 0.0), v) for k in _MEAN_DRIVERS
-                 if (v := getattr(r, k)) is not None]
-        return all(math.isfinite(total + v) for total, v in sums)
+        """Whether adding ``r`` keeps every sum of the open hour finite: values near 1e308
+        would overflow them (and a record of ``inf`` kWh makes every later retrain fail);
+        below `MAX_VALUE` no hour of readings can."""
+        return not too_large(r)
 
     def add(self, reading: Reading) -> EnergyHourly | None:
         """Count one reading; return the previous hour's record when this one opens a later hour.
@@ -178,6 +174,34 @@ class HourlyAggregator:
 
     def __repr__(self) -> str:
         return f"HourlyAggregator(machine_id={self.machine_id!r}, interval_s={self.interval_s!r})"
+
+
+#: Largest magnitude of a reading's value the core counts: sums (and squares) of such values
+#: stay finite. The shell's plausibility gates (`schemas.plausibility`) are far tighter.
+MAX_VALUE = 1e150
+
+
+def too_large(r: Reading) -> bool:
+    """Whether any value of ``r`` is past `MAX_VALUE` (or NaN): written out, since it runs
+    for every reading.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> r = Reading(machine_id="m", timestamp=datetime(2026, 1, 1, tzinfo=UTC), power_kw=1.0,
+    ...             energy_kwh=1e200)
+    >>> too_large(r), too_large(Reading(**{**{f: getattr(r, f) for f in r.__struct_fields__},
+    ...                                    "energy_kwh": 0.1}))
+    (True, False)
+    """
+    m = MAX_VALUE
+    return not (
+        -m < r.power_kw < m and -m < r.energy_kwh < m
+        and (r.production_count is None or -m < r.production_count < m)
+        and (r.throughput_units_per_hour is None or -m < r.throughput_units_per_hour < m)
+        and (r.outdoor_temp_c is None or -m < r.outdoor_temp_c < m)
+        and (r.machine_temp_c is None or -m < r.machine_temp_c < m)
+        and (r.pressure_bar is None or -m < r.pressure_bar < m))
 
 
 def hourly_records(

@@ -176,6 +176,11 @@ TERMS = ("base", "production", *("heating",) * len(HEAT_BALANCES_C),
          *("cooling",) * len(COOL_BALANCES_C))
 
 
+#: Largest magnitude of an input (power, driver, regressor) the model takes: its square
+#: (1e300) is still a float, and so is any sum of such squares a model will ever hold.
+_MAX_INPUT = 1e150
+
+
 class ExpectedPower:
     """Expected power from production and weather: least squares with a memory in event time.
 
@@ -303,11 +308,18 @@ class ExpectedPower:
         """Add one reading (``t``: its event time in seconds; ``w``: its weight) and update
         the residual scale.
 
-        A reading that would make the model's sums or scale NaN or infinite (a value of
-        1e200, say) is refused and counted in `refused`; the model stays as it was.
+        A reading that could make the model's sums or scale NaN or infinite (a value past
+        1e150, whose square nears the float limit, or a NaN) is refused and counted in
+        `refused`; the model stays as it was. Below that bound every product and sum stays
+        finite, so the check costs a few comparisons, not a pass over the matrices.
         """
         s = self._state()
-        phi = np.asarray(self.features(x))
+        features = self.features(x)
+        if not (-_MAX_INPUT < y < _MAX_INPUT and 0.0 <= w <= 1.0
+                and all(-_MAX_INPUT < v < _MAX_INPUT for v in features)):
+            self._refuse(s)
+            return
+        phi = np.asarray(features)
         n = int(s["n"])
         mad = float(s["mad"])
         if n:
@@ -316,15 +328,16 @@ class ExpectedPower:
             alpha = max(1.0 - 0.5 ** (dt / self.scale_half_life_s), 1.0 / (n + 1.0))
             rel = abs(self._relative(y, float(s["theta"] @ phi)))
             mad += w * alpha * (rel - mad)
-        decay = 1.0
-        if t is not None and s["t"] is not None and t > s["t"]:
-            decay = 0.5 ** ((t - s["t"]) / self.half_life_s)
-        a = s["A"] * decay + w * np.outer(phi, phi)
-        b = s["b"] * decay + (w * y) * phi
-        if not (math.isfinite(mad) and np.isfinite(a).all() and np.isfinite(b).all()):
+        if not math.isfinite(mad):
             self._refuse(s)
             return
-        s["mad"], s["A"], s["b"] = mad, a, b
+        s["mad"] = mad
+        if t is not None and s["t"] is not None and t > s["t"]:
+            decay = 0.5 ** ((t - s["t"]) / self.half_life_s)
+            s["A"] *= decay
+            s["b"] *= decay
+        s["A"] += w * np.outer(phi, phi)
+        s["b"] += (w * y) * phi
         if t is not None:
             s["t"] = t if s["t"] is None else max(t, s["t"])
         s["n"] = n + 1

@@ -17,7 +17,7 @@ from detectors import baseline as bl
 from detectors.base import DETECTORS, AnomalyDetector
 from detectors.drift import TabularCusum
 from detectors.episodes import EpisodeTracker
-from detectors.hourly import HourlyAggregator
+from detectors.hourly import HourlyAggregator, too_large
 from detectors.online import (
     ExpectedPower,
     HalfSpaceTreesDetector,
@@ -44,11 +44,6 @@ METRIC = "power_kw"
 _RUN_GAP = timedelta(minutes=5)
 #: A run of point anomalies this long is a `baseline_deviation`, not a string of spikes.
 _LONG_RUN = timedelta(minutes=15)
-#: Largest magnitude of any value the core takes in. Sums and squares of such values stay
-#: finite; the plausibility gates of the shell (`schemas.plausibility`) are far tighter.
-_MAX_VALUE = 1e150
-_VALUE_FIELDS = ("power_kw", "energy_kwh", "production_count", "throughput_units_per_hour",
-                 "outdoor_temp_c", "machine_temp_c", "pressure_bar")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -386,9 +381,8 @@ class MachineScorer:
         `EnergyHourly` record."""
         cfg = self.config
         t = r.timestamp.timestamp()
-        if any(abs(v) > _MAX_VALUE for name in _VALUE_FIELDS
-               if (v := getattr(r, name)) is not None):
-            self._refused += 1  # would overflow a sum or a square: not taken in at all
+        if too_large(r):
+            self._refused += 1  # could overflow a sum or a square: not taken in at all
             return []
         admission = self.order.admit(t, cfg.max_lateness_s)
         if admission == "duplicate":  # seen before (a retried batch, a replay): skip

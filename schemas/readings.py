@@ -153,7 +153,8 @@ def decode_reading(raw: bytes | bytearray | memoryview | str | None, *,
     if max_bytes is not None and len(raw) > max_bytes:
         msg = f"a record of {len(raw)} bytes; a reading is at most {max_bytes} bytes"
         raise InvalidRecord(msg)
-    _check_depth(bytes(raw))
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:  # else it cannot nest that deep
+        _check_depth(bytes(raw))
     try:
         return _check(_decoder.decode(raw))
     except msgspec.ValidationError as e:
