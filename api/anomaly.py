@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from aiohttp import web
 
-from api.errors import json_object, json_response, not_found, read_body, unprocessable
+from api.errors import json_object, json_response, not_found, unprocessable
 from api.keys import CONN, SETTINGS
 from api.training import (
     _caught_up,
@@ -208,16 +208,8 @@ async def resolve(request: web.Request) -> web.Response:
     a = log.by_id.get(aid)
     if a is None:
         raise not_found(f"anomaly {aid} not found")
-    raw = await read_body(request)
-    notes = ""
-    if raw.strip():
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as e:
-            raise unprocessable("$", f"malformed JSON: {e}") from e
-        if not isinstance(body, dict):
-            raise unprocessable("$", "expected a JSON object")
-        notes = text_param(body.get("resolution_notes"), "resolution_notes", "body")
+    body = await json_object(request, empty_ok=True)
+    notes = text_param(body.get("resolution_notes"), "resolution_notes", "body")
     now = datetime.now(UTC)
     e = AnomalyResolved(event_id=stable_event_id("anomaly_resolved", aid, now.isoformat()),
                         occurred_at=now, machine_id=a.event.machine_id, anomaly_id=aid,

@@ -1,5 +1,6 @@
-"""Error bodies, in the shape old EnMS clients read: ``{"detail": ...}``; and the guard
-every request body passes before a view reads it (media type, size, nesting)."""
+"""Error bodies, in the shape old EnMS clients read: ``{"detail": ...}``; and the guards
+every request body passes (media type and size before a view reads it, nesting before it is
+parsed)."""
 
 from __future__ import annotations
 
@@ -101,30 +102,34 @@ def body_guard(max_bytes: int) -> Callable[[web.Request, Handler], Awaitable[web
 
 async def read_body(request: web.Request) -> bytes:
     """The request body, at most ``max_body_bytes`` (413 past it, while reading: a chunked
-    body announces no length), nested at most `MAX_DEPTH` deep (422 naming the place,
-    before any parser recurses into it)."""
+    body announces no length). Its parser checks the nesting (`json_object`,
+    `schemas.readings.decode_readings_batch`) before it recurses."""
     try:
         raw = await request.read()  # create_app sets client_max_size to max_body_bytes
     except web.HTTPRequestEntityTooLarge as e:
         limit = request.app[SETTINGS].max_body_bytes
         raise too_large(f"a body of more than {limit} bytes; at most {limit} are accepted",
                         limit) from e
-    place = too_deep(raw)
-    if place is not None:
-        raise unprocessable(place, f"JSON nested deeper than {MAX_DEPTH} levels")
     return raw
 
 
 def not_found(detail: str) -> web.HTTPError:
     """404 with a detail text."""
-    return web.HTTPNotFound(text=orjson.dumps({"detail": detail}).decode(),
-                            content_type="application/json")
+    return error(web.HTTPNotFound, detail)
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object; 422 when it is not one (see `read_body`)."""
+async def json_object(request: web.Request, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object (``{}`` for an empty body when ``empty_ok``); 422
+    when it is not one, or nested deeper than `MAX_DEPTH` (naming the place); see
+    `read_body` for its size."""
+    raw = await read_body(request)
+    if empty_ok and not raw.strip():
+        return {}
+    place = too_deep(raw)
+    if place is not None:
+        raise unprocessable(place, f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
-        body = orjson.loads(await read_body(request))
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise unprocessable("$", f"malformed JSON: {e}") from e
     if not isinstance(body, dict):

@@ -11,6 +11,11 @@ Features = Mapping[str, float]
 #: first; here so that the command line can list them without importing River.
 DETECTORS = ("residual", "hst", "zscore")
 
+#: Largest magnitude of any value the core takes in (a reading's value, a regressor): its
+#: square (1e300) is still a float, and so is any sum of such values or squares a model or an
+#: hour will ever hold. The shell's plausibility gates (`schemas.plausibility`) are far tighter.
+MAX_VALUE = 1e150
+
 
 class AnomalyDetector(ABC):
     """An online anomaly detector.

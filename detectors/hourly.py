@@ -25,11 +25,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
+from detectors.base import MAX_VALUE
 from schemas.energy import EnergyHourly
 from schemas.machines import machine_by_id
 from schemas.readings import Reading
 
-__all__ = ["MAX_VALUE", "HourlyAggregator", "hour_of", "hourly_records", "too_large"]
+__all__ = ["HourlyAggregator", "hour_of", "hourly_records", "too_large"]
 
 _MEAN_DRIVERS = ("throughput_units_per_hour", "outdoor_temp_c", "machine_temp_c",
                  "pressure_bar")
@@ -123,12 +124,6 @@ class HourlyAggregator:
             pressure_bar=means.get("pressure_bar"),
         )
 
-    def _fits(self, r: Reading) -> bool:
-        """Whether adding ``r`` keeps every sum of the open hour finite: values near 1e308
-        would overflow them (and a record of ``inf`` kWh makes every later retrain fail);
-        below `MAX_VALUE` no hour of readings can."""
-        return not too_large(r)
-
     def add(self, reading: Reading) -> EnergyHourly | None:
         """Count one reading; return the previous hour's record when this one opens a later hour.
 
@@ -139,7 +134,7 @@ class HourlyAggregator:
             msg = (f"reading of machine {reading.machine_id!r} added to the aggregator of "
                    f"{self.machine_id!r}")
             raise ValueError(msg)
-        if not self._fits(reading):
+        if too_large(reading):  # would overflow a sum; an inf kWh hour fails every retrain
             self.refused += 1
             return None
         hour = hour_of(reading.timestamp)
@@ -174,11 +169,6 @@ class HourlyAggregator:
 
     def __repr__(self) -> str:
         return f"HourlyAggregator(machine_id={self.machine_id!r}, interval_s={self.interval_s!r})"
-
-
-#: Largest magnitude of a reading's value the core counts: sums (and squares) of such values
-#: stay finite. The shell's plausibility gates (`schemas.plausibility`) are far tighter.
-MAX_VALUE = 1e150
 
 
 def too_large(r: Reading) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from river import anomaly
 
-from detectors.base import AnomalyDetector, Features
+from detectors.base import MAX_VALUE, AnomalyDetector, Features
 
 
 class HalfSpaceTreesDetector(AnomalyDetector):
@@ -176,11 +176,6 @@ TERMS = ("base", "production", *("heating",) * len(HEAT_BALANCES_C),
          *("cooling",) * len(COOL_BALANCES_C))
 
 
-#: Largest magnitude of an input (power, driver, regressor) the model takes: its square
-#: (1e300) is still a float, and so is any sum of such squares a model will ever hold.
-_MAX_INPUT = 1e150
-
-
 class ExpectedPower:
     """Expected power from production and weather: least squares with a memory in event time.
 
@@ -309,14 +304,14 @@ class ExpectedPower:
         the residual scale.
 
         A reading that could make the model's sums or scale NaN or infinite (a value past
-        1e150, whose square nears the float limit, or a NaN) is refused and counted in
+        `detectors.base.MAX_VALUE`, or a NaN) is refused and counted in
         `refused`; the model stays as it was. Below that bound every product and sum stays
         finite, so the check costs a few comparisons, not a pass over the matrices.
         """
         s = self._state()
         features = self.features(x)
-        if not (-_MAX_INPUT < y < _MAX_INPUT and 0.0 <= w <= 1.0
-                and all(-_MAX_INPUT < v < _MAX_INPUT for v in features)):
+        if not (-MAX_VALUE < y < MAX_VALUE and 0.0 <= w <= 1.0
+                and all(-MAX_VALUE < v < MAX_VALUE for v in features)):
             self._refuse(s)
             return
         phi = np.asarray(features)

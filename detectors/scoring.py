@@ -235,7 +235,7 @@ class MachineScorer:
         self._temp_n = 0
         self._duplicates = 0
         self._late = 0
-        self._refused = 0  # readings the core would not take in (values past _MAX_VALUE)
+        self._refused = 0  # readings the core would not take in (`hourly.too_large`)
         self._refused_before = 0  # the models' own refusals when the window opened
         # Hourly energy (training data) and the active baseline's live view.
         self.hourly = HourlyAggregator(machine_id, machine.data_interval_seconds)

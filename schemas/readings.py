@@ -161,8 +161,7 @@ def decode_reading(raw: bytes | bytearray | memoryview | str | None, *,
         reason, field = _split_msgspec_error(e)
         raise InvalidRecord(reason, field) from e
     except UnicodeDecodeError as e:  # msgspec raises it for a string that is not UTF-8
-        msg = f"not UTF-8: {e.reason} at byte {e.start} of a string"
-        raise InvalidRecord(msg) from e
+        raise _not_utf8(e) from e
     except msgspec.DecodeError:
         # Strict JSON has no NaN/Infinity, but Python's json.dumps writes them. Parse those
         # leniently so that the error names the field instead of "malformed JSON".
@@ -192,6 +191,10 @@ def decode_record(decoder: msgspec.json.Decoder[Any], raw: bytes | None, what: s
         raise InvalidRecord(msg) from e
 
 
+def _not_utf8(e: UnicodeDecodeError) -> InvalidRecord:
+    return InvalidRecord(f"not UTF-8: {e.reason} at byte {e.start} of a string")
+
+
 def _check_depth(raw: bytes) -> None:
     place = too_deep(raw, MAX_DEPTH)
     if place is not None:
@@ -206,8 +209,7 @@ def _parse_json(raw: bytes | bytearray | memoryview) -> Any:
     try:
         return msgspec.json.decode(raw)
     except UnicodeDecodeError as e:
-        msg = f"not UTF-8: {e.reason} at byte {e.start} of a string"
-        raise InvalidRecord(msg) from e
+        raise _not_utf8(e) from e
     except msgspec.DecodeError as e:
         try:
             return json.loads(bytes(raw))
