@@ -1,6 +1,6 @@
 """Baseline fitting time: one machine, one year of hourly records (``detectors.baseline``).
 
-The data is real simulator output, read once an hour: `streams.simulator.generate` with the
+The data is real simulator output, read once an hour: `simulation.generate` with the
 machine's interval scaled to 3600 s (one reading per hour, so its energy is the hour's energy),
 no anomalies, then `detectors.hourly.hourly_records`: 8760 `EnergyHourly` rows in about 0.1 s.
 Hourly noise is the profile's per-reading noise (3 %), as if each hour were one meter sample.
@@ -21,7 +21,7 @@ from detectors.baseline import fit_baseline
 from detectors.hourly import hourly_records
 from schemas.energy import EnergyHourly
 from schemas.machines import MACHINES
-from streams.simulator import generate
+from simulation import generate
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 DAYS = 365

@@ -10,7 +10,7 @@ from typing import Any
 from detectors.batch import detect_window
 from detectors.hourly import hourly_records
 from schemas.machines import machine_by_id
-from streams.simulator import generate
+from simulation import generate
 
 MOTOR = "c0000000-0000-0000-0000-000000000003"
 

@@ -1,6 +1,6 @@
 """Scoring throughput: the pure core in-process, and one real Faust worker.
 
-Both use the same readings: `streams.simulator.generate` over the eight machines (with its
+Both use the same readings: `simulation.generate` over the eight machines (with its
 injected anomalies), cut to ``n`` readings.
 
 Worker: the readings are produced to ``enms.readings`` *before* a worker with a fresh app id
@@ -24,6 +24,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+import simulation
 from bench.common import (
     ForeignLoad,
     GroupOffsets,
@@ -41,7 +42,7 @@ from bench.common import (
 from detectors.scoring import ScoringConfig, score_stream
 from schemas.machines import MACHINES
 from schemas.readings import Reading, decode_reading, encode_reading
-from streams import simulator, topics
+from streams import topics
 from streams.admin import ensure_topics
 from streams.settings import Settings
 
@@ -52,7 +53,7 @@ def simulated_readings(n: int, seed: int = 42) -> list[Reading]:
     """The first ``n`` readings of the eight simulated machines (anomalies included)."""
     per_second = sum(1.0 / max(1, min(30, m.data_interval_seconds)) for m in MACHINES)
     duration = timedelta(seconds=math.ceil(n / per_second) + 60)
-    sim = simulator.generate(seed=seed, start=SIM_START, duration=duration)
+    sim = simulation.generate(seed=seed, start=SIM_START, duration=duration)
     out = list(itertools.islice(sim.readings, n))
     if len(out) < n:
         msg = f"the simulator gave {len(out)} readings, wanted {n}"

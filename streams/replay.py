@@ -17,9 +17,10 @@ from detectors.scoring import Observer, ScoringConfig, score_stream
 from schemas.events import AnomalyDetected
 from schemas.machines import MACHINES
 from schemas.readings import Reading
+from simulation import Label, generate
 from streams.history import load_readings
 from streams.settings import Settings
-from streams.simulator import Label, generate, read_labels
+from streams.simulator import read_labels
 
 
 def _run(readings: Iterable[Reading], config: ScoringConfig, labels: list[Label],

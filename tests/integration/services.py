@@ -108,7 +108,7 @@ class EnmsProcess:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", command], cwd=ROOT, env=env,
+            [sys.executable, "-m", "enms", command], cwd=ROOT, env=env,
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def log_text(self) -> str:

@@ -9,8 +9,8 @@ import msgspec
 import pytest
 
 from schemas.machines import machine_by_id
+from simulation import generate
 from streams import topics
-from streams.simulator import generate
 from tests.integration.clients import producer, send_readings
 from tests.integration.conftest import Stack
 from tests.integration.services import http_json

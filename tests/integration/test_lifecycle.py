@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 
 from schemas.machines import machine_by_id
+from simulation import generate
 from streams import topics
-from streams.simulator import generate
 from tests.integration.clients import producer, send_readings, ws_client
 from tests.integration.conftest import ALL_OUTPUT_PARTITIONS, Stack, bridge_partitions
 from tests.integration.services import http_json, wait_until

@@ -11,11 +11,12 @@ import pytest
 
 from detectors.scoring import ScoringConfig
 from schemas.machines import MACHINES
+from simulation import generate
 from streams import topics
 from streams.admin import ensure_topics
 from streams.replay import _run, replay
 from streams.settings import Settings
-from streams.simulator import generate, write_labels
+from streams.simulator import write_labels
 from tests.integration.clients import producer, send_readings
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ import pytest
 from detectors.hourly import hourly_records
 from schemas.events import encode
 from schemas.machines import machine_by_id
+from simulation import generate
 from streams import topics
-from streams.simulator import generate
 from tests.integration.clients import producer, ws_client
 from tests.integration.conftest import ALL_OUTPUT_PARTITIONS, Stack, bridge_partitions
 from tests.integration.services import http_json, wait_until

@@ -25,7 +25,7 @@ from detectors.baseline import (
 from detectors.hourly import hourly_records
 from schemas.energy import BaselineMetrics, BaselineModel, EnergyHourly
 from schemas.machines import MACHINES, Machine
-from streams.simulator import generate, hourly_coefficients
+from simulation import generate, hourly_coefficients
 
 # Six weeks of spring: cold mornings (heating below 12-15 °C) and warm afternoons (cooling
 # above 18 °C) in both the training part and the validation part.

@@ -11,7 +11,7 @@ from detectors.hourly import hourly_records
 from detectors.scoring import MachineScorer, ScoringConfig
 from schemas.events import MetricUpdated, SystemAlert
 from schemas.machines import machine_by_id
-from streams.simulator import generate
+from simulation import generate
 
 BOILER = "c0000000-0000-0000-0000-000000000007"
 T0 = datetime(2032, 3, 1, tzinfo=UTC)

@@ -12,7 +12,7 @@ from detectors.hourly import HourlyAggregator, hour_of, hourly_records
 from schemas.energy import EnergyHourly
 from schemas.machines import MACHINES
 from schemas.readings import Reading
-from streams.simulator import generate
+from simulation import generate
 
 MOTOR = MACHINES[2].id  # 30 s interval: 120 readings an hour
 T0 = datetime(2026, 1, 5, 8, tzinfo=UTC)

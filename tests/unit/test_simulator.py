@@ -16,17 +16,10 @@ import pytest
 
 from schemas.machines import MACHINES, machine_by_id
 from schemas.readings import Reading, convert_reading, decode_reading
+from simulation import KINDS, PROFILES, Label, generate, hourly_coefficients, shift_level
 from streams import simulator
 from streams.settings import Settings
-from streams.simulator import (
-    KINDS,
-    PROFILES,
-    Label,
-    generate,
-    read_labels,
-    shift_level,
-    write_labels,
-)
+from streams.simulator import read_labels, write_labels
 from streams.topics import READINGS
 
 MONDAY = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday in winter
@@ -569,14 +562,14 @@ def test_hourly_coefficients_are_the_profile_in_hourly_terms() -> None:
     for m in MACHINES:
         p = PROFILES[m.type]
         c = p.coefficients(m.rated_power_kw)
-        truth = simulator.hourly_coefficients(m)
+        truth = hourly_coefficients(m)
         assert truth["intercept_kwh"] == pytest.approx(c["base_kw"])  # kW for one hour
         assert truth["kwh_per_unit"] == pytest.approx(c["kw_per_unit"])  # per unit/h for 1 h
         assert truth["heat_kwh_per_degree_hour"] == pytest.approx(c["heat_kw_per_c"])
         assert truth["cool_kwh_per_degree_hour"] == pytest.approx(c["cool_kw_per_c"])
         assert (truth["heat_balance_c"], truth["cool_balance_c"]) == (
             p.heat_balance_c, p.cool_balance_c)
-        scaled = simulator.hourly_coefficients(m, factor=1.25)
+        scaled = hourly_coefficients(m, factor=1.25)
         assert scaled["intercept_kwh"] == pytest.approx(1.25 * truth["intercept_kwh"])
         assert scaled["heat_balance_c"] == truth["heat_balance_c"]
 
@@ -586,7 +579,7 @@ def test_hourly_energy_follows_the_hourly_coefficients() -> None:
     boiler = BY_TYPE["boiler"]
     sim = generate(start=MONDAY, duration=timedelta(days=2), machines=[boiler],
                    anomalies=False)
-    truth = simulator.hourly_coefficients(boiler)
+    truth = hourly_coefficients(boiler)
     hours: dict[datetime, list[Reading]] = defaultdict(list)
     for r in sim.readings:
         hours[r.timestamp.replace(minute=0, second=0)].append(r)

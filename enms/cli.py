@@ -1,4 +1,8 @@
-"""The ``enms`` command: worker, api, simulate, topics."""
+"""The ``enms`` command: worker, api, simulate, topics, evaluate, replay.
+
+The one composition root: the only package that imports both the worker side (`agents`,
+`tables`) and the API (`api`), each only inside the command that runs it.
+"""
 
 from __future__ import annotations
 
@@ -130,23 +134,23 @@ def cmd_seed_history(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     """Evaluate detectors: on NAB or SKAB files, or on simulated labelled anomalies."""
     if args.bench in {"nab", "skab"}:
-        from streams import evaluate
+        from evaluation import benchmarks
 
         argv = [args.bench, "--data", args.data or f"../shared/data/{args.bench}"]
         if args.out:
             argv += ["--out", args.out]
-        return evaluate.main(argv)
+        return benchmarks.main(argv)
     from detectors.scoring import ScoringConfig
-    from streams import sim_report
+    from evaluation import simulated
 
     config = ScoringConfig(detector=args.detector, threshold=args.threshold)
-    result, clean, windows = sim_report.evaluate(config, days=args.days, seed=args.seed,
+    result, clean, windows = simulated.evaluate(config, days=args.days, seed=args.seed,
                                                  clean_days=args.clean_days)
     _print_report("simulator, labelled anomalies", result)
     print(f"clean run ({args.clean_days:g} days, no anomalies injected): severities "
           f"{clean['severities']}")
     out = Path(args.out or "reports/simulator")
-    sim_report.write_report(out, config, result, clean, windows, days=args.days, seed=args.seed,
+    simulated.write_report(out, config, result, clean, windows, days=args.days, seed=args.seed,
                             clean_days=args.clean_days)
     print(f"report: {out / 'README.md'}")
     return 0
@@ -177,7 +181,7 @@ def _print_report(title: str, result: dict) -> None:  # type: ignore[type-arg]
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (``enms --help``)."""
-    p = argparse.ArgumentParser(prog="enms", description=__doc__)
+    p = argparse.ArgumentParser(prog="enms", description=(__doc__ or "").splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("worker", help="run a Faust worker").set_defaults(fn=cmd_worker)
     sub.add_parser("api", help="run the API, bridge and dashboard").set_defaults(fn=cmd_api)

@@ -19,8 +19,8 @@ from detectors.scoring import ScoringConfig
 from schemas.events import AnomalyDetected
 from schemas.machines import machine_by_id
 from schemas.readings import Reading
+from simulation import KINDS, Label, generate
 from streams.replay import judged, simulated
-from streams.simulator import KINDS, Label, generate
 
 #: Simulated time starts on a Monday at midnight (the warm-up day is a working day).
 START = datetime(2026, 1, 5, tzinfo=UTC)

@@ -3,7 +3,7 @@
 The I/O shell around `detectors.nab` and `detectors.evaluation`: loads the files, runs the
 configurations in `CONFIGS`, prints a table, writes a markdown report with PNG plots to
 ``--out`` and freezes the best configuration and its threshold in
-``detectors/configs/<benchmark>.json``.
+``evaluation/configs/<benchmark>.json``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from detectors.univariate import AnomalyLikelihood, HotellingT2
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "detectors" / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 # ---------------------------------------------------------------------------------------
@@ -335,7 +335,7 @@ def _write_nab_report(out: Path, series: Sequence[NabSeries], results: Sequence[
     lines += [
         "", f"**Chosen: `{best.config.name}`** = `{best.config.detector}"
         f"({json.dumps(best.config.params)})`, hold {best.config.hold_rows} rows. "
-        "Frozen in `detectors/configs/nab.json`.", "",
+        "Frozen in `evaluation/configs/nab.json`.", "",
         "The `likelihood_mean_*` configurations average the squashed surprise terms "
         "(level, step, shift and the two seasonal ones) instead of taking their maximum, "
         "so one noisy term no longer triggers alone; with a wider squash (scale 8), a "
@@ -534,7 +534,7 @@ def run_skab(data: Path, out: Path, only: str | None) -> int:
     lines += [
         "", f"**Chosen: `{best.config.name}`** = `{best.config.detector}"
         f"({json.dumps(best.config.params)})`, threshold {th:.4f} (optimised on the anomaly "
-        "files). Frozen in `detectors/configs/skab.json`.", "",
+        "files). Frozen in `evaluation/configs/skab.json`.", "",
         "Published (whole set, F1): Conv-AE 0.78, MSET 0.78, T2+Q 0.76, LSTM-AE 0.74, "
         "Isolation Forest 0.29.", "", "## Plots", "",
         "Channels as z-scores against the file's training rows; orange: labelled anomaly; "
