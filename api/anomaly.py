@@ -3,28 +3,23 @@ resolve), as in the old contract."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict, cast
 
-import orjson
 from aiohttp import web
 
-from api.errors import json_object, json_response, not_found, unprocessable
-from api.keys import CONN, SETTINGS
-from api.training import (
-    _caught_up,
-    machine_param,
-    publish,
-    registry,
-    text_param,
-    time_param,
-    window,
-)
-from detectors.batch import detect_window
+from api.context import anomalies, history, publish, registry
+from api.errors import bad_request, json_object, json_response, not_found, unprocessable
+from api.params import machine_param, text_param, time_param, window
+from detectors.batch import BatchAnomaly, detect_window
 from detectors.hourly import hourly_records
-from detectors.registry import Anomalies, Anomaly
-from schemas.events import AnomalyDetected, AnomalyResolved, stable_event_id
+from detectors.registry import Anomaly
+from schemas.energy import BaselineModel, EnergyHourly
+from schemas.events import AnomalyDetected, AnomalyResolved, Severity, stable_event_id
 from schemas.machines import machine_by_id
-from streams.history import load_readings
+from schemas.readings import Reading
 from streams.topics import ANOMALIES
 
 routes = web.RouteTableDef()
@@ -35,11 +30,6 @@ SEVERITIES = ("critical", "warning", "normal")
 LONGEST_DETECT = timedelta(days=31)
 #: Longest period the anomaly log is searched over.
 LONGEST_SEARCH = timedelta(days=366)
-
-
-async def anomalies(request: web.Request) -> Anomalies:
-    """The anomaly log view, once caught up."""
-    return (await _caught_up(request.app[CONN].anomalies, "anomaly log")).anomalies
 
 
 def row_json(a: Anomaly) -> dict[str, object]:
@@ -80,45 +70,29 @@ async def detect(request: web.Request) -> web.Response:
             not 1 <= ref_days <= 90:
         raise unprocessable("reference_days", "must be a number of days from 1 to 90")
     ref_start = start - timedelta(days=ref_days)
-    settings = request.app[SETTINGS]
-    readings = await load_readings(settings, machine.id, ref_start, end)
-    ref_rows = list(hourly_records(r for r in readings if r.timestamp < start))
-    win_rows = list(hourly_records(r for r in readings if r.timestamp >= start))
+    readings = await history(request).readings(machine.id, ref_start, end)
+    # Aggregating (a month of a 1-second meter is 2.6 million readings) and fitting the
+    # forest take seconds of CPU: in a thread, so that the loop serves other requests.
+    ref_rows, win_rows = await asyncio.to_thread(_hours, readings, start)
     if not win_rows:
-        raise web.HTTPBadRequest(text=orjson.dumps({"detail": (
-            f"no readings of {machine.id} between {start.isoformat()} and {end.isoformat()}"
-        )}).decode(), content_type="application/json")
-    model = (await registry(request)).active_model(machine.id) if use_baseline else None
+        raise bad_request(
+            f"no readings of {machine.id} between {start.isoformat()} and {end.isoformat()}")
+    model = (await registry(request)).registry.active_model(machine.id) if use_baseline \
+        else None
     try:
-        found = detect_window(ref_rows, win_rows, contamination=float(contamination),
-                              baseline=model)
-    except ValueError as e:
-        raise web.HTTPBadRequest(text=orjson.dumps({"detail": str(e)}).decode(),
-                                 content_type="application/json") from e
+        found = await asyncio.to_thread(_detect, ref_rows, win_rows, float(contamination),
+                                        model)
+    except ValueError as problem:
+        raise bad_request(str(problem)) from problem
     log = await anomalies(request)
-    events = []
-    for a in found:
-        t = a.row.hour_start
-        dev = 100.0 * (a.value - a.expected) / a.expected if a.expected else None
-        events.append(AnomalyDetected(
-            event_id=stable_event_id("anomaly_detected", machine.id, t.isoformat(), "iforest"),
-            occurred_at=t, machine_id=machine.id, machine_name=machine.name, timestamp=t,
-            metric=a.feature, value=round(a.value, 4), expected_value=round(a.expected, 4),
-            deviation_percent=None if dev is None else round(dev, 2), score=a.confidence,
-            threshold=round(a.threshold, 4), anomaly_score=round(a.z, 3), severity=a.severity,  # type: ignore[arg-type]
-            anomaly_type=a.anomaly_type, detector="iforest",
-            explanation=(f"{a.feature} {a.value:.3g} vs {a.expected:.3g} in the reference "
-                         f"({a.z:+.1f} robust σ); energy impact {a.energy_impact_kwh:+.3g} kWh "
-                         f"in the hour; isolation score {a.score:.3f} (threshold "
-                         f"{a.threshold:.3f})")))
-    new = [e for e in events if e.event_id not in log.by_id]
-    for e in new:
-        await publish(request, ANOMALIES, machine.id, e)
+    events = [_event(a, machine.id, machine.name) for a in found]
+    new = [e for e in events if e.event_id not in log.anomalies.by_id]
+    for event in new:
+        await publish(request, ANOMALIES, machine.id, event)
     if new:  # so that an identical call right after sees them as saved
-        view = request.app[CONN].anomalies
         ids = {e.event_id for e in new}
         try:
-            await view.wait_for(lambda: ids <= log.by_id.keys(), 10)  # type: ignore[union-attr]
+            await log.wait_for(lambda: ids <= log.anomalies.by_id.keys(), 10)
         except TimeoutError:
             pass
     return json_response({
@@ -138,20 +112,59 @@ async def detect(request: web.Request) -> web.Response:
                       for e in events]})
 
 
-def _filters(request: web.Request, default_days: int, max_limit: int) -> dict[str, object]:
+def _hours(readings: Sequence[Reading], start: datetime,
+           ) -> tuple[list[EnergyHourly], list[EnergyHourly]]:
+    """Hourly rows of the reference (before ``start``) and of the window (from it)."""
+    return (list(hourly_records(r for r in readings if r.timestamp < start)),
+            list(hourly_records(r for r in readings if r.timestamp >= start)))
+
+
+def _detect(ref_rows: list[EnergyHourly], win_rows: list[EnergyHourly], contamination: float,
+            model: BaselineModel | None) -> list[BatchAnomaly]:
+    return detect_window(ref_rows, win_rows, contamination=contamination, baseline=model)
+
+
+def _event(a: BatchAnomaly, machine_id: str, machine_name: str) -> AnomalyDetected:
+    """The event of one flagged hour."""
+    t = a.row.hour_start
+    dev = 100.0 * (a.value - a.expected) / a.expected if a.expected else None
+    return AnomalyDetected(
+        event_id=stable_event_id("anomaly_detected", machine_id, t.isoformat(), "iforest"),
+        occurred_at=t, machine_id=machine_id, machine_name=machine_name, timestamp=t,
+        metric=a.feature, value=round(a.value, 4), expected_value=round(a.expected, 4),
+        deviation_percent=None if dev is None else round(dev, 2), score=a.confidence,
+        threshold=round(a.threshold, 4), anomaly_score=round(a.z, 3),
+        # detect_window grades "critical" or "warning", the event's Severity values
+        severity=cast(Severity, a.severity),
+        anomaly_type=a.anomaly_type, detector="iforest",
+        explanation=(f"{a.feature} {a.value:.3g} vs {a.expected:.3g} in the reference "
+                     f"({a.z:+.1f} robust σ); energy impact {a.energy_impact_kwh:+.3g} kWh "
+                     f"in the hour; isolation score {a.score:.3f} (threshold "
+                     f"{a.threshold:.3f})"))
+
+
+class _Filters(TypedDict):
+    machine_id: str | None
+    severity: str | None
+    start: datetime
+    end: datetime | None
+    limit: int
+
+
+def _filters(request: web.Request, default_days: int, max_limit: int) -> _Filters:
     q = request.query
     machine_id = q.get("machine_id") or None
     if machine_id is not None:
         machine_param(machine_id)
     severity = q.get("severity") or None
     if severity is not None and severity not in SEVERITIES:
-        raise unprocessable("severity", f"must be one of {', '.join(SEVERITIES)}", ("query",))
+        raise unprocessable("severity", f"must be one of {', '.join(SEVERITIES)}", "query")
     try:
         limit = int(q.get("limit", "50"))
     except ValueError as e:
-        raise unprocessable("limit", "must be a whole number", ("query",)) from e
+        raise unprocessable("limit", "must be a whole number", "query") from e
     if not 1 <= limit <= max_limit:
-        raise unprocessable("limit", f"must be between 1 and {max_limit}", ("query",))
+        raise unprocessable("limit", f"must be between 1 and {max_limit}", "query")
     end = time_param(q.get("end_time"), "end_time")
     start = time_param(q.get("start_time"), "start_time")
     if start is None:
@@ -162,7 +175,7 @@ def _filters(request: web.Request, default_days: int, max_limit: int) -> dict[st
             "limit": limit}
 
 
-def _listing(rows: list[Anomaly], filters: dict[str, object]) -> web.Response:
+def _listing(rows: list[Anomaly], filters: Mapping[str, object]) -> web.Response:
     shown = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in filters.items()}
     return json_response({"total_count": len(rows), "filters": shown,
                           "anomalies": [row_json(a) for a in rows]})
@@ -172,7 +185,7 @@ def _listing(rows: list[Anomaly], filters: dict[str, object]) -> web.Response:
 async def recent(request: web.Request) -> web.Response:
     """Newest first; default the last 7 days (of event time), at most 200."""
     f = _filters(request, 7, 200)
-    return _listing((await anomalies(request)).query(**f), f)  # type: ignore[arg-type]
+    return _listing((await anomalies(request)).anomalies.query(**f), f)
 
 
 @routes.get(f"{PREFIX}/search")
@@ -181,9 +194,10 @@ async def search(request: web.Request) -> web.Response:
     f = _filters(request, 30, 500)
     r = request.query.get("is_resolved")
     if r is not None and r.lower() not in {"true", "false"}:
-        raise unprocessable("is_resolved", "must be true or false", ("query",))
-    f["resolved"] = None if r is None else r.lower() == "true"
-    return _listing((await anomalies(request)).query(**f), f)  # type: ignore[arg-type]
+        raise unprocessable("is_resolved", "must be true or false", "query")
+    resolved = None if r is None else r.lower() == "true"
+    rows = (await anomalies(request)).anomalies.query(**f, resolved=resolved)
+    return _listing(rows, {**f, "resolved": resolved})
 
 
 @routes.get(f"{PREFIX}/active")
@@ -192,7 +206,8 @@ async def active(request: web.Request) -> web.Response:
     machine_id = request.query.get("machine_id") or None
     if machine_id is not None:
         machine_param(machine_id)
-    rows = (await anomalies(request)).query(machine_id=machine_id, resolved=False, limit=10_000)
+    rows = (await anomalies(request)).anomalies.query(machine_id=machine_id, resolved=False,
+                                                      limit=10_000)
     by = dict.fromkeys(SEVERITIES, 0)
     for a in rows:
         by[a.event.severity] = by.get(a.event.severity, 0) + 1
@@ -205,7 +220,7 @@ async def resolve(request: web.Request) -> web.Response:
     """Record a resolution as an event; 404 for an unknown id."""
     log = await anomalies(request)
     aid = request.match_info["anomaly_id"]
-    a = log.by_id.get(aid)
+    a = log.anomalies.by_id.get(aid)
     if a is None:
         raise not_found(f"anomaly {aid} not found")
     body = await json_object(request, empty_ok=True)
@@ -215,10 +230,8 @@ async def resolve(request: web.Request) -> web.Response:
                         occurred_at=now, machine_id=a.event.machine_id, anomaly_id=aid,
                         resolution_notes=notes)
     await publish(request, ANOMALIES, a.event.machine_id or "", e)
-    view = request.app[CONN].anomalies
-    with_timeout = view.wait_for(lambda: log.by_id[aid].resolved_at is not None, 10)  # type: ignore[union-attr]
     try:
-        await with_timeout
+        await log.wait_for(lambda: log.anomalies.by_id[aid].resolved_at is not None, 10)
     except TimeoutError:
         pass
     return json_response({"id": aid, "machine_id": a.event.machine_id,

@@ -1,16 +1,20 @@
 """The aiohttp application factory.
 
-``create_app(settings)`` connects to Redis and Kafka in ``cleanup_ctx`` (never at import or
-in a constructor), runs the Kafka-to-Redis bridge and the Redis-to-hub listener as background
-tasks, and serves the REST API, the WebSockets and the dashboard.
+``create_app(settings, deps)`` serves the REST API, the WebSockets and the dashboard over the
+ports in ``deps`` (`api.ports.Deps`). Those the deps leave out are built in ``cleanup_ctx``
+(never at import or in a constructor) from the settings: the Kafka producer (connecting in
+the background, with retries), the views of the topics, history from Kafka, and Redis
+pub/sub for the hub together with the Kafka-to-Redis bridge that feeds it. The hub listener
+always runs, over whichever subscriber the app has.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -19,10 +23,12 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiokafka import AIOKafkaProducer
 
 from api import anomaly, baseline, maintenance, model_performance, openapi, views, ws
-from api.bridge import BridgeStats, Subscribe, forward, redis_subscribe
+from api.adapters import KafkaHistory, KafkaPublisher
+from api.bridge import BridgeStats, RedisSubscriber, forward
 from api.errors import Handler, body_guard, unavailable_on_outage
 from api.hub import Hub
-from api.keys import BRIDGE, CONN, HUB, REQUESTS, SETTINGS, SUBSCRIBE, Connections, RequestCounts
+from api.keys import BRIDGE, DEPS, HUB, PENDING, REQUESTS, SETTINGS, RequestCounts
+from api.ports import Deps, ReadModels, Subscriber
 from streams.admin import ensure_topics
 from streams.settings import Settings
 from streams.views import AnomaliesView, JobsView, MaintenanceView, RegistryView
@@ -31,16 +37,17 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 
-async def _retrying(what: str, start: object, attempts: int | None = None) -> None:
+async def _retrying(what: str, start: Callable[[], Awaitable[object]],
+                    attempts: int | None = None) -> None:
     """Await ``start()`` until it succeeds, backing off up to 5 s between tries."""
     delay, n = 0.2, 0
     while True:
         try:
-            await start()  # type: ignore[operator]
+            await start()
             return
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - any connect failure is retried
+        except Exception as e:  # any connect failure is retried
             n += 1
             if attempts is not None and n >= attempts:
                 raise
@@ -49,52 +56,56 @@ async def _retrying(what: str, start: object, attempts: int | None = None) -> No
             delay = min(delay * 2, 5.0)
 
 
-async def _connections(app: web.Application) -> AsyncIterator[None]:
-    settings, conn = app[SETTINGS], app[CONN]
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """Build the ports the deps did not provide, run the background tasks, and stop them
+    all at cleanup (tasks first, then the clients, in reverse order of start)."""
+    settings, deps, bridge = app[SETTINGS], app[DEPS], app[BRIDGE]
     tasks: list[asyncio.Task[None]] = []
-    if app[SUBSCRIBE] is None or app[BRIDGE] is not None:
-        conn.redis = aioredis.from_url(settings.redis_url)
-    if app[BRIDGE] is not None and conn.producer is None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=2,
-                                    acks="all", enable_idempotence=True)
+    async with contextlib.AsyncExitStack() as stack:
+        if deps.publisher is None:
+            producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=2,
+                                        acks="all", enable_idempotence=True)
 
-        async def start_producer() -> None:
-            await _retrying("kafka producer", producer.start)
-            conn.producer = producer
+            async def start_publisher() -> None:
+                await _retrying("kafka producer", producer.start)
+                stack.push_async_callback(producer.stop)
+                deps.publisher = KafkaPublisher(producer)
 
-        tasks.append(asyncio.create_task(start_producer()))
-    if app[BRIDGE] is not None:
-        tasks.append(asyncio.create_task(_bridge_forever(app)))
-        conn.registry, conn.jobs = RegistryView(settings), JobsView(settings)
-        conn.anomalies = AnomaliesView(settings)
-        conn.maintenance = MaintenanceView(settings)
-        for view in (conn.registry, conn.jobs, conn.anomalies, conn.maintenance):
-            await view.start()
-    subscribe = app[SUBSCRIBE] or redis_subscribe(conn.redis)
-    tasks.append(asyncio.create_task(_listen(app, subscribe), name="hub-listener"))
-    yield
-    for view in (conn.registry, conn.jobs, conn.anomalies, conn.maintenance):
-        if view is not None:
-            await view.stop()
-    for t in tasks:
-        t.cancel()
-    for t in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await t
-    if conn.producer is not None:
-        await conn.producer.stop()
-    if conn.redis is not None:
-        await conn.redis.aclose()
+            tasks.append(asyncio.create_task(start_publisher(), name="kafka-producer"))
+        if deps.subscriber is None:
+            redis = aioredis.from_url(settings.redis_url)
+            stack.push_async_callback(redis.aclose)
+            deps.subscriber = RedisSubscriber(redis)
+            if bridge is not None:
+                tasks.append(asyncio.create_task(_bridge_forever(settings, redis, bridge),
+                                                 name="bridge"))
+        if deps.read_models is None:
+            registry, jobs = RegistryView(settings), JobsView(settings)
+            anomalies, maintenance_ = AnomaliesView(settings), MaintenanceView(settings)
+            for view in (registry, jobs, anomalies, maintenance_):
+                await view.start()
+                stack.push_async_callback(view.stop)
+            deps.read_models = ReadModels(registry=registry, jobs=jobs, anomalies=anomalies,
+                                          maintenance=maintenance_)
+        if deps.history is None:
+            deps.history = KafkaHistory(settings)
+        tasks.append(asyncio.create_task(_listen(app, deps.subscriber), name="hub-listener"))
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
 
 
-async def _bridge_forever(app: web.Application) -> None:
+async def _bridge_forever(settings: Settings, redis: aioredis.Redis, stats: BridgeStats) -> None:
     """Run the bridge; restart it after a failure (Kafka restart, rebalance error)."""
-    settings, conn, stats = app[SETTINGS], app[CONN], app[BRIDGE]
-    assert conn.redis is not None  # noqa: S101
     while True:
         try:
             await ensure_topics(settings)  # the bridge may start before any worker did
-            await forward(settings, conn.redis, stats)
+            await forward(settings, redis, stats)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -102,8 +113,8 @@ async def _bridge_forever(app: web.Application) -> None:
             await asyncio.sleep(2.0)
 
 
-async def _listen(app: web.Application, subscribe: Subscribe) -> None:
-    """Feed the hub from ``subscribe()``, forever: if the subscription fails (or ends), start
+async def _listen(app: web.Application, subscriber: Subscriber) -> None:
+    """Feed the hub from ``subscriber``, forever: if the subscription fails (or ends), start
     it again, backing off from 0.2 s up to 5 s while it keeps failing; its state is in
     ``hub.listener`` for /health. (A malformed message does not stop it: `Hub.publish` drops
     it.) Without this, one failure would leave the process serving no live events at all."""
@@ -113,7 +124,7 @@ async def _listen(app: web.Application, subscribe: Subscribe) -> None:
     while True:
         try:
             state.running = True
-            async with contextlib.aclosing(subscribe()) as messages:
+            async with contextlib.aclosing(subscriber.messages()) as messages:
                 async for _channel, payload in messages:
                     hub.publish(payload)
                     delay = 0.2  # delivering again: the next failure starts the backoff anew
@@ -154,38 +165,30 @@ async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
 
 
-def create_app(
-    settings: Settings,
-    *,
-    subscribe: Subscribe | None = None,
-    producer: AIOKafkaProducer | None = None,
-    start_bridge: bool = True,
-) -> web.Application:
+def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
     """Build the API application.
 
     Parameters
     ----------
     settings
         Service settings.
-    subscribe
-        Source of ``(channel, payload)`` pairs for the hub; default: Redis pub/sub. Tests pass
-        an async generator.
-    producer
-        A started Kafka producer for the readings ingest; default: one made at startup.
-    start_bridge
-        Run the Kafka-to-Redis bridge and connect to Kafka. With ``False`` and a
-        ``subscribe``, the app needs neither Kafka nor Redis.
+    deps
+        The ports the views use (`api.ports.Deps`); each one left ``None`` (all, by
+        default) is built from ``settings`` at startup. The Kafka-to-Redis bridge runs when
+        the app builds its own Redis subscriber: it is what feeds it. With every port given,
+        the app needs neither Kafka nor Redis.
     """
+    deps = dataclasses.replace(deps) if deps is not None else Deps()  # filled in at startup
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[_count_requests, unavailable_on_outage,
                                        body_guard(settings.max_body_bytes)])
     app[REQUESTS] = RequestCounts()
     app[SETTINGS] = settings
     app[HUB] = Hub()
-    app[SUBSCRIBE] = subscribe  # type: ignore[assignment]
-    app[CONN] = Connections(producer=producer)
-    app[BRIDGE] = BridgeStats() if start_bridge else None  # type: ignore[assignment]
-    app.cleanup_ctx.append(_connections)
+    app[DEPS] = deps
+    app[PENDING] = {}
+    app[BRIDGE] = BridgeStats() if deps.subscriber is None else None
+    app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_websockets)
     app.router.add_routes(views.routes)
     app.router.add_routes(ws.routes)

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
-import orjson
 from aiohttp import web
 
-from api.errors import json_object, json_response, not_found, unprocessable
-from api.keys import CONN, SETTINGS
-from api.training import (
-    MODEL_TYPES,
-    choice,
-    jobs,
-    machine_param,
-    publish,
-    queue_training,
-    registry,
-    running_job,
-    text_param,
-    time_param,
-    window,
-)
+from api.context import history, jobs, publish, registry
+from api.errors import error, json_object, json_response, not_found, unprocessable
+from api.keys import SETTINGS
+from api.params import choice, machine_param, text_param, time_param, window
+from api.training import MODEL_TYPES, queue_training, running_job
 from detectors.baseline import predict, predict_many
+from detectors.registry import Job, Registry
 from schemas.energy import BaselineModel, EnergyHourly
 from schemas.events import ModelActivated, ModelRolledBack, registry_key, stable_event_id
-from streams.history import load_hourly
 from streams.topics import MODELS
 
 routes = web.RouteTableDef()
@@ -53,9 +45,9 @@ def model_json(m: BaselineModel) -> dict[str, object]:
 async def train(request: web.Request) -> web.Response:
     """Run a training job through Kafka and wait for it (``training_timeout_s``)."""
     body = await json_object(request)
-    machine = machine_param(body.get("machine_id"), "body")  # type: ignore[arg-type]
-    start = time_param(body.get("start_date"), "start_date", "body")  # type: ignore[arg-type]
-    end = time_param(body.get("end_date"), "end_date", "body")  # type: ignore[arg-type]
+    machine = machine_param(body.get("machine_id"), "body")
+    start = time_param(body.get("start_date"), "start_date", "body")
+    end = time_param(body.get("end_date"), "end_date", "body")
     if start is None or end is None:
         raise unprocessable("start_date" if start is None else "end_date", "field required")
     window(start, end, LONGEST_TRAINING, "end_date", "body")
@@ -63,32 +55,29 @@ async def train(request: web.Request) -> web.Response:
     if drivers is not None and not (isinstance(drivers, list)
                                     and all(isinstance(d, str) for d in drivers)):
         raise unprocessable("drivers", "must be a list of driver names")
-    js = await jobs(request)
+    jobs_view = await jobs(request)
+    js = jobs_view.jobs
     if (running := running_job(request, js, machine.id, "baseline")) is not None:
-        raise web.HTTPConflict(text=orjson.dumps({
-            "detail": "a training job for this machine is already running",
-            "training_job_id": running}).decode(), content_type="application/json")
-    cmd = await queue_training(request, {"machine_id": machine.id, "start": start, "end": end,
-                                         "drivers": drivers, "reason": "POST /baseline/train"})
-    view = request.app[CONN].jobs
-    assert view is not None  # noqa: S101 - jobs() checked it
+        raise error(web.HTTPConflict, "a training job for this machine is already running",
+                    training_job_id=running)
+    cmd = await queue_training(request, machine_id=machine.id, start=start, end=end,
+                               drivers=drivers, reason="POST /baseline/train")
+
+    def finished() -> Job | None:
+        j = js.jobs.get(cmd.training_job_id)
+        return j if j is not None and j.terminal else None
+
     try:
-        job = await view.wait_for(lambda: (j := js.jobs.get(cmd.training_job_id)) and
-                                  j.terminal and j, request.app[SETTINGS].training_timeout_s)
+        job: Job = await jobs_view.wait_for(finished, request.app[SETTINGS].training_timeout_s)
     except TimeoutError as e:
-        raise web.HTTPGatewayTimeout(text=orjson.dumps({
-            "detail": "training did not finish in time; follow it on the training WebSocket",
-            "training_job_id": cmd.training_job_id}).decode(),
-            content_type="application/json") from e
+        raise error(web.HTTPGatewayTimeout,
+                    "training did not finish in time; follow it on the training WebSocket",
+                    training_job_id=cmd.training_job_id) from e
     if job.status == "failed":
-        raise web.HTTPBadRequest(text=orjson.dumps({
-            "detail": job.error, "training_job_id": cmd.training_job_id}).decode(),
-            content_type="application/json")
+        raise error(web.HTTPBadRequest, job.error, training_job_id=cmd.training_job_id)
     reg = await registry(request)
-    rview = request.app[CONN].registry
-    assert rview is not None  # noqa: S101
-    model = await rview.wait_for(
-        lambda: next((m for m in reg.versions(machine.id) if m.training_job_id ==
+    model = await reg.wait_for(
+        lambda: next((m for m in reg.registry.versions(machine.id) if m.training_job_id ==
                       cmd.training_job_id), None), 30)
     return json_response({**model_json(model), "training_job_id": cmd.training_job_id})
 
@@ -97,7 +86,7 @@ async def train(request: web.Request) -> web.Response:
 async def list_models(request: web.Request) -> web.Response:
     """Versions of a machine's baselines, newest first, with the active one marked."""
     machine = machine_param(request.query.get("machine_id"))
-    reg = await registry(request)
+    reg = (await registry(request)).registry
     active = reg.active.get((machine.id, "baseline"))
     models = [{**model_json(m), "is_active": m.version == active}
               for m in reg.versions(machine.id)]
@@ -108,7 +97,7 @@ async def list_models(request: web.Request) -> web.Response:
 @routes.get(f"{PREFIX}/model/{{model_id}}")
 async def get_model(request: web.Request) -> web.Response:
     """The full record of one model; ``include_explanation`` adds a text."""
-    m = (await registry(request)).get(request.match_info["model_id"])
+    m = (await registry(request)).registry.get(request.match_info["model_id"])
     if m is None:
         raise not_found(f"model {request.match_info['model_id']} not found")
     out = model_json(m)
@@ -123,22 +112,22 @@ async def get_model(request: web.Request) -> web.Response:
     return json_response(out)
 
 
-def _active_or_404(reg, machine_id: str) -> BaselineModel:  # type: ignore[no-untyped-def]
+def _active_or_404(reg: Registry, machine_id: str) -> BaselineModel:
     m = reg.active_model(machine_id)
     if m is None:
         raise not_found(f"no active baseline for machine {machine_id}; train one first")
-    return m  # type: ignore[no-any-return]
+    return m
 
 
 @routes.post(f"{PREFIX}/predict")
 async def predict_view(request: web.Request) -> web.Response:
     """Expected energy of one hour for the given drivers, from the active baseline."""
     body = await json_object(request)
-    machine = machine_param(body.get("machine_id"), "body")  # type: ignore[arg-type]
+    machine = machine_param(body.get("machine_id"), "body")
     feats = body.get("features") or {}
     if not isinstance(feats, dict):
         raise unprocessable("features", "must be an object")
-    model = _active_or_404(await registry(request), machine.id)
+    model = _active_or_404((await registry(request)).registry, machine.id)
     hour = time_param(feats.get("timestamp"), "features.timestamp", "body") or datetime.now(
         UTC).replace(minute=0, second=0, microsecond=0)
     warnings = []
@@ -177,22 +166,29 @@ async def deviation(request: web.Request) -> web.Response:
     machine = machine_param(q.get("machine_id"))
     start, end = time_param(q.get("start"), "start"), time_param(q.get("end"), "end")
     if start is None or end is None:
-        raise unprocessable("end" if start else "start", "start and end are required",
-                            ("query",))
+        raise unprocessable("end" if start else "start", "start and end are required", "query")
     window(start, end, LONGEST_DEVIATION)
-    model = _active_or_404(await registry(request), machine.id)
-    rows = await load_hourly(request.app[SETTINGS], machine.id, start, end)
+    model = _active_or_404((await registry(request)).registry, machine.id)
+    rows = await history(request).hourly(machine.id, start, end)
     if not rows:
         raise not_found(f"no hourly data of {machine.id} between {start} and {end}")
+    # A year of hours through the model, and a row each: in a thread, off the loop.
+    figures = await asyncio.to_thread(_deviation, model, rows)
+    return json_response({
+        "machine_id": machine.id, "machine_name": machine.name, "model_version": model.version,
+        "period": {"start": start.isoformat(), "end": end.isoformat()}, "hours": len(rows),
+        **figures})
+
+
+def _deviation(model: BaselineModel, rows: Sequence[EnergyHourly]) -> dict[str, Any]:
+    """Actual against expected energy of each hour and of the period."""
     expected = predict_many(model, rows, missing_as_zero=True)
     actual_total = sum(r.energy_kwh for r in rows)
     expected_total = float(expected.sum())
     dev = actual_total - expected_total
     pct = 100.0 * dev / expected_total if expected_total else None
     a = abs(pct or 0.0)
-    return json_response({
-        "machine_id": machine.id, "machine_name": machine.name, "model_version": model.version,
-        "period": {"start": start.isoformat(), "end": end.isoformat()}, "hours": len(rows),
+    return {
         "actual_energy_kwh": round(actual_total, 3), "predicted_energy_kwh": round(expected_total, 3),
         "deviation_kwh": round(dev, 3), "deviation_percent": None if pct is None else round(pct, 2),
         "deviation_severity": "normal" if a <= 5 else "warning" if a <= 15 else "critical",
@@ -200,7 +196,7 @@ async def deviation(request: web.Request) -> web.Response:
         "hourly_deviations": [
             {"hour": r.hour_start.isoformat(), "actual_kwh": round(r.energy_kwh, 4),
              "predicted_kwh": round(float(e), 4), "deviation_kwh": round(r.energy_kwh - float(e), 4)}
-            for r, e in zip(rows, expected, strict=True)]})
+            for r, e in zip(rows, expected, strict=True)]}
 
 
 async def _send_registry_event(request: web.Request, e: ModelActivated | ModelRolledBack) -> None:
@@ -210,13 +206,13 @@ async def _send_registry_event(request: web.Request, e: ModelActivated | ModelRo
 @routes.post(f"{PREFIX}/model/{{model_id}}/activate")
 async def activate(request: web.Request) -> web.Response:
     """Make a version active; one that failed acceptance needs ``?force=true``."""
-    reg = await registry(request)
+    reg = (await registry(request)).registry
     m = reg.get(request.match_info["model_id"])
     if m is None:
         raise not_found(f"model {request.match_info['model_id']} not found")
     if not m.accepted and request.query.get("force", "").lower() != "true":
         raise unprocessable("force", "this model failed acceptance (" + "; ".join(m.reasons) +
-                            "); pass force=true to activate it anyway", ("query",))
+                            "); pass force=true to activate it anyway", "query")
     prev = reg.active.get((m.machine_id, m.model_type))
     now = datetime.now(UTC)
     e = ModelActivated(event_id=stable_event_id("model_activated", m.model_id, now.isoformat()),
@@ -234,7 +230,7 @@ async def rollback(request: web.Request) -> web.Response:
     """Go back to the newest accepted version older than the active one."""
     machine = machine_param(request.query.get("machine_id"))
     model_type = choice(request.query.get("model_type"), "model_type", MODEL_TYPES, "baseline")
-    reg = await registry(request)
+    reg = (await registry(request)).registry
     current = reg.active.get((machine.id, model_type))
     target = reg.rollback_target(machine.id, model_type)
     if current is None or target is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -25,8 +25,6 @@ from streams.settings import Settings
 from streams.topics import OUTPUT_TOPICS, REDIS_CHANNELS
 
 log = logging.getLogger(__name__)
-
-Subscribe = Callable[[], AsyncIterator[tuple[str, bytes]]]
 
 #: Largest payload taken as an event: the broker's default record limit (``message.max.bytes``),
 #: so nothing the bridge can read is refused; real events are under 2 KB. Only Redis, which
@@ -234,14 +232,18 @@ async def _publish_until_done(redis: aioredis.Redis, routed: list[tuple[str, byt
             delay = min(delay * 2, 5.0)
 
 
-def redis_subscribe(redis: aioredis.Redis) -> Subscribe:
-    """A `Subscribe` over the six channels that reconnects after Redis goes away."""
-    channels = sorted(set(REDIS_CHANNELS.values()))
+class RedisSubscriber:
+    """`api.ports.Subscriber` over the six Redis channels; it reconnects by itself after
+    Redis goes away."""
 
-    async def gen() -> AsyncIterator[tuple[str, bytes]]:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+
+    async def messages(self) -> AsyncGenerator[tuple[str, bytes], None]:
+        channels = sorted(set(REDIS_CHANNELS.values()))
         delay = 0.2
         while True:
-            pubsub = redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(*channels)
                 delay = 0.2
@@ -256,4 +258,5 @@ def redis_subscribe(redis: aioredis.Redis) -> Subscribe:
             finally:
                 await pubsub.aclose()
 
-    return gen
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())

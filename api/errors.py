@@ -1,15 +1,17 @@
-"""Error bodies, in the shape old EnMS clients read: ``{"detail": ...}``; and the guards
-every request body passes (media type and size before a view reads it, nesting before it is
-parsed)."""
+"""Error bodies, in the shape old EnMS clients read (`error` builds every one:
+``{"detail": ...}``); and the guards every request body passes (media type and size before a
+view reads it, nesting before it is parsed)."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Middleware
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
@@ -27,33 +29,58 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-def unprocessable(field: str, reason: str, loc_prefix: tuple[Any, ...] = ("body",)) -> web.HTTPError:
-    """422 naming the field that failed, as FastAPI/Pydantic did for the old clients.
+def error(cls: Callable[..., web.HTTPError], detail: object,
+          headers: Mapping[str, str] | None = None, **extra: Any) -> web.HTTPError:
+    """An HTTP error of class ``cls`` with the JSON body ``{"detail": detail, **extra}``.
 
-    ``field`` is a path like ``[3].power_kw`` or ``power_kw``; ``loc`` splits it into parts.
+    Every error body of the API is built here (the helpers below call it), in the shape the
+    old EnMS clients read.
+
+    Examples
+    --------
+    >>> e = error(web.HTTPConflict, "already running", training_job_id="j1")
+    >>> e.status, e.content_type, e.text
+    (409, 'application/json', '{"detail":"already running","training_job_id":"j1"}')
     """
-    loc: list[Any] = list(loc_prefix)
-    for part in field.replace("[", ".[").split("."):
-        if not part or part == "$":
-            continue
-        loc.append(int(part[1:-1]) if part.startswith("[") else part)
-    body = {"detail": [{"loc": loc, "field": field, "msg": reason, "type": "value_error"}]}
-    return web.HTTPUnprocessableEntity(text=orjson.dumps(body).decode(),
-                                       content_type="application/json")
-
-
-def error(cls: type[web.HTTPError], detail: str, headers: dict[str, str] | None = None,
-          **extra: Any) -> web.HTTPError:
-    """An HTTP error of class ``cls`` with a ``{"detail": ..., **extra}`` JSON body."""
     return cls(text=orjson.dumps({"detail": detail, **extra}).decode(),
                content_type="application/json", headers=headers)
 
 
+def unprocessable(field: str, reason: str, where: str = "body") -> web.HTTPError:
+    """422 naming the field that failed, as FastAPI/Pydantic did for the old clients.
+
+    ``field`` is a path like ``[3].power_kw`` or ``power_kw``, in the request's ``where``
+    (``body``, ``query`` or ``path``); ``loc`` splits it into parts.
+
+    Examples
+    --------
+    >>> orjson.loads(unprocessable("[3].power_kw", "must be a number").text)
+    {'detail': [{'loc': ['body', 3, 'power_kw'], 'field': '[3].power_kw',
+                 'msg': 'must be a number', 'type': 'value_error'}]}
+    """
+    loc: list[Any] = [where]
+    for part in field.replace("[", ".[").split("."):
+        if not part or part == "$":
+            continue
+        loc.append(int(part[1:-1]) if part.startswith("[") else part)
+    return error(web.HTTPUnprocessableEntity,
+                 [{"loc": loc, "field": field, "msg": reason, "type": "value_error"}])
+
+
+def bad_request(detail: str, **extra: Any) -> web.HTTPError:
+    """400: the request is well-formed, but cannot be served (no data, a failed job)."""
+    return error(web.HTTPBadRequest, detail, **extra)
+
+
+def not_found(detail: str) -> web.HTTPError:
+    """404 with a detail text."""
+    return error(web.HTTPNotFound, detail)
+
+
 def too_large(detail: str, max_bytes: int) -> web.HTTPError:
     """413 with a JSON body naming the limit."""
-    return web.HTTPRequestEntityTooLarge(
-        max_size=max_bytes, text=orjson.dumps({"detail": detail, "max_bytes": max_bytes}).decode(),
-        content_type="application/json")
+    return error(functools.partial(web.HTTPRequestEntityTooLarge, max_bytes), detail,
+                 max_bytes=max_bytes)
 
 
 def unavailable(detail: str, retry_after_s: int = 5, **extra: Any) -> web.HTTPError:
@@ -91,7 +118,7 @@ async def unavailable_on_outage(request: web.Request, handler: Handler) -> web.S
                           "retry later") from e
 
 
-def body_guard(max_bytes: int) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def body_guard(max_bytes: int) -> Middleware:
     """Middleware: `check_body_headers` before every view."""
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -111,11 +138,6 @@ async def read_body(request: web.Request) -> bytes:
         raise too_large(f"a body of more than {limit} bytes; at most {limit} are accepted",
                         limit) from e
     return raw
-
-
-def not_found(detail: str) -> web.HTTPError:
-    """404 with a detail text."""
-    return error(web.HTTPNotFound, detail)
 
 
 async def json_object(request: web.Request, *, empty_ok: bool = False) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Typed application keys (aiohttp `web.AppKey`) and the connection holder."""
+"""Typed application keys (aiohttp `web.AppKey`) and the state they hold."""
 
 from __future__ import annotations
 
@@ -6,30 +6,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import redis.asyncio as aioredis
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 
-from api.bridge import BridgeStats, Subscribe
+from api.bridge import BridgeStats
 from api.hub import Hub
+from api.ports import Deps
 from streams.settings import Settings
-from streams.views import AnomaliesView, JobsView, MaintenanceView, RegistryView
 
-
-@dataclass
-class Connections:
-    """Outbound clients; None until connected (they connect in the background, with retries,
-    so the API serves /health and the dashboard while Kafka or Redis is still starting)."""
-
-    producer: AIOKafkaProducer | None = None
-    redis: aioredis.Redis | None = None
-    registry: RegistryView | None = None
-    jobs: JobsView | None = None
-    anomalies: AnomaliesView | None = None
-    maintenance: MaintenanceView | None = None
-    #: Training jobs this process queued that the log has not shown yet: (machine, type) ->
-    #: (job id, queued at); closes the gap between a trigger and its training_started.
-    pending: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
+#: Training jobs this process queued that the log has not shown yet: (machine, type) ->
+#: (job id, queued at); closes the gap between a trigger and its training_started.
+Pending = dict[tuple[str, str], tuple[str, datetime]]
 
 
 @dataclass
@@ -50,8 +36,10 @@ class RequestCounts:
 SETTINGS = web.AppKey("settings", Settings)
 REQUESTS = web.AppKey("requests", RequestCounts)
 HUB = web.AppKey("hub", Hub)
-SUBSCRIBE = web.AppKey("subscribe", object)
-CONN = web.AppKey("conn", Connections)
-BRIDGE = web.AppKey("bridge", BridgeStats)
-__all__ = ["BRIDGE", "CONN", "HUB", "REQUESTS", "SETTINGS", "SUBSCRIBE", "Connections",
-           "RequestCounts", "Subscribe"]
+#: The ports in use: those the app was given, the others filled in at startup.
+DEPS = web.AppKey("deps", Deps)
+PENDING: web.AppKey[Pending] = web.AppKey("pending")
+#: The Kafka-to-Redis bridge's figures; None in an app that runs no bridge.
+BRIDGE: web.AppKey[BridgeStats | None] = web.AppKey("bridge")
+__all__ = ["BRIDGE", "DEPS", "HUB", "PENDING", "REQUESTS", "SETTINGS", "Pending",
+           "RequestCounts"]

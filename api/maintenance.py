@@ -12,10 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from api.context import maintenance, publish
 from api.errors import json_object, json_response, not_found, unprocessable
-from api.keys import CONN
-from api.training import _caught_up, machine_param, publish, text_param, time_param, window
-from detectors.registry import Maintenance
+from api.params import machine_param, text_param, time_param, window
 from schemas.events import MaintenanceWindow, stable_event_id
 from streams.topics import MAINTENANCE
 
@@ -23,10 +22,6 @@ routes = web.RouteTableDef()
 PATH = "/api/v1/machines/{machine_id}/maintenance"
 #: A window longer than this is almost certainly a typo (a year instead of a day).
 LONGEST = timedelta(days=31)
-
-
-async def _maintenance(request: web.Request) -> Maintenance:
-    return (await _caught_up(request.app[CONN].maintenance, "maintenance log")).maintenance
 
 
 def _json(machine_id: str, name: str, w: MaintenanceWindow | None) -> dict[str, object]:
@@ -42,7 +37,7 @@ def _json(machine_id: str, name: str, w: MaintenanceWindow | None) -> dict[str, 
 async def get_window(request: web.Request) -> web.Response:
     """The machine's latest maintenance window (null when it never had one)."""
     machine = machine_param(request.match_info["machine_id"], "path")
-    w = (await _maintenance(request)).window(machine.id)
+    w = (await maintenance(request)).maintenance.window(machine.id)
     return json_response(_json(machine.id, machine.name, w))
 
 
@@ -55,7 +50,7 @@ async def put_window(request: web.Request) -> web.Response:
     start = time_param(body.get("start"), "start", "body") or now
     end = time_param(body.get("end"), "end", "body")
     if end is None:
-        raise unprocessable("end", "field required", ("body",))
+        raise unprocessable("end", "field required", "body")
     window(start, end, LONGEST, "end", "body")
     reason = text_param(body.get("reason"), "reason", "body")
     w = MaintenanceWindow(
@@ -71,7 +66,7 @@ async def end_window(request: web.Request) -> web.Response:
     """End the machine's open window now, or cancel a planned one (its end becomes its
     start); 404 when there is neither."""
     machine = machine_param(request.match_info["machine_id"], "path")
-    w = (await _maintenance(request)).window(machine.id)
+    w = (await maintenance(request)).maintenance.window(machine.id)
     now = datetime.now(UTC)
     if w is None or w.end <= now or w.end <= w.start:
         raise not_found(f"{machine.name} has no open or planned maintenance window")

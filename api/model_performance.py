@@ -6,18 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from api.context import jobs, registry
 from api.errors import json_response, not_found, unprocessable
-from api.training import (
-    MODEL_TYPES,
-    TRIGGER_TYPES,
-    choice,
-    jobs,
-    machine_param,
-    queue_training,
-    registry,
-    running_job,
-    text_param,
-)
+from api.params import choice, machine_param, text_param
+from api.training import MODEL_TYPES, TRIGGER_TYPES, queue_training, running_job
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/model-performance"
@@ -31,14 +23,14 @@ async def retrain_trigger(request: web.Request) -> web.Response:
     model_type = choice(q.get("model_type"), "model_type", MODEL_TYPES, "baseline")
     trigger_type = choice(q.get("trigger_type"), "trigger_type", TRIGGER_TYPES, "manual")
     reason = text_param(q.get("reason"), "reason")
-    js = await jobs(request)
+    js = (await jobs(request)).jobs
     if (running := running_job(request, js, machine.id, model_type)) is not None:
         return json_response({"triggered": False, "trigger_type": trigger_type,
                               "reason": "a training job for this machine and model type is "
                                         "already running", "training_job_id": running,
                               "estimated_completion": None})
-    cmd = await queue_training(request, {"machine_id": machine.id, "model_type": model_type,
-                                         "trigger_type": trigger_type, "reason": reason})
+    cmd = await queue_training(request, machine_id=machine.id, model_type=model_type,
+                               trigger_type=trigger_type, reason=reason)
     return json_response({
         "triggered": True, "trigger_type": trigger_type, "reason": reason,
         "training_job_id": cmd.training_job_id,
@@ -48,7 +40,7 @@ async def retrain_trigger(request: web.Request) -> web.Response:
 @routes.get(f"{PREFIX}/jobs/{{job_id}}")
 async def get_job(request: web.Request) -> web.Response:
     """One training job as the log tells it."""
-    job = (await jobs(request)).jobs.get(request.match_info["job_id"])
+    job = (await jobs(request)).jobs.jobs.get(request.match_info["job_id"])
     if job is None:
         raise not_found(f"training job {request.match_info['job_id']} not found")
     return json_response({
@@ -69,10 +61,10 @@ async def metrics_trend(request: web.Request) -> web.Response:
     try:
         days = int(q.get("days", "30"))
     except ValueError as e:
-        raise unprocessable("days", "must be a whole number", ("query",)) from e
+        raise unprocessable("days", "must be a whole number", "query") from e
     if not 1 <= days <= 3650:
-        raise unprocessable("days", "must be between 1 and 3650", ("query",))
-    reg = await registry(request)
+        raise unprocessable("days", "must be between 1 and 3650", "query")
+    reg = (await registry(request)).registry
     since = datetime.now(UTC) - timedelta(days=days)
     models = [m for m in reversed(reg.versions(machine.id, model_type)) if m.trained_at >= since]
     if not models:
@@ -85,7 +77,7 @@ async def metrics_trend(request: web.Request) -> web.Response:
         "sample_count": m.metrics.training_samples, "data_completeness": m.metrics.data_coverage,
         "accepted": m.accepted, "drift_detected": None, "drift_score": None,
     } for m in models]
-    cv = [x["cv_rmse"] for x in metrics if x["cv_rmse"] is not None]
+    cv = [c for m in models if (c := m.metrics.cv_rmse_validation) is not None]
     rate = (cv[-1] - cv[0]) / max(len(cv) - 1, 1) if len(cv) > 1 else 0.0
     direction = "stable" if abs(rate) < 0.5 else ("degrading" if rate > 0 else "improving")
     return json_response({"machine_id": machine.id, "model_type": model_type, "days": days,

@@ -25,7 +25,8 @@ from api.errors import json_response
 from api.hub import GROUPS
 from api.keys import SETTINGS
 from api.maintenance import LONGEST as LONGEST_MAINTENANCE
-from api.training import EARLIEST, LATEST, MAX_TEXT, MODEL_TYPES, TRIGGER_TYPES
+from api.params import EARLIEST, LATEST, MAX_TEXT
+from api.training import MODEL_TYPES, TRIGGER_TYPES
 from api.views import MAX_BATCH
 from schemas.energy import BaselineModel
 from schemas.events import AnyEvent, Severity
@@ -79,7 +80,7 @@ def _days(d: timedelta) -> str:
 # -- parameters ------------------------------------------------------------------------------
 
 
-#: A ``machine_id`` a view requires (`api.training.machine_param`: 422 when empty).
+#: A ``machine_id`` a view requires (`api.params.machine_param`: 422 when empty).
 MACHINE_ID = {"type": "string", "minLength": 1, "examples": [EXAMPLE_MACHINE.id],
               "description": "A machine of the catalogue (404 when unknown)."}
 

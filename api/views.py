@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 
+import msgspec
 from aiohttp import HttpVersion11, hdrs, web
-from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaError
 
+from api.context import publisher
 from api.errors import (
     check_body_headers,
     json_response,
@@ -18,8 +19,8 @@ from api.errors import (
     unavailable,
     unprocessable,
 )
-from api.keys import BRIDGE, CONN, HUB, REQUESTS, SETTINGS
-from api.training import kafka_producer
+from api.keys import BRIDGE, DEPS, HUB, REQUESTS, SETTINGS
+from api.ports import Publisher
 from schemas.machines import MACHINES, machine_by_id
 from schemas.plausibility import check_plausible
 from schemas.readings import InvalidRecord, Reading, decode_readings_batch, encode_reading
@@ -37,17 +38,15 @@ async def health(request: web.Request) -> web.Response:
     unreachable."""
     app = request.app
     kafka_ok = redis_ok = False
-    producer = app[CONN].producer
-    if producer is not None:
+    deps = app[DEPS]
+    if deps.publisher is not None:
         with contextlib.suppress(Exception):
-            parts = await asyncio.wait_for(producer.partitions_for(READINGS), 2.0)
-            kafka_ok = bool(parts)
-    redis = app[CONN].redis
-    if redis is not None:
+            kafka_ok = await asyncio.wait_for(deps.publisher.reachable(READINGS), 2.0)
+    if deps.subscriber is not None:
         with contextlib.suppress(Exception):
-            redis_ok = bool(await asyncio.wait_for(redis.ping(), 2.0))
+            redis_ok = await asyncio.wait_for(deps.subscriber.ping(), 2.0)
     hub = app[HUB]
-    bridge = app.get(BRIDGE)
+    bridge = app[BRIDGE]
     counts = hub.counts()
     ok = kafka_ok and redis_ok
     body = {
@@ -68,9 +67,8 @@ async def health(request: web.Request) -> web.Response:
 
 
 def _machine_json(m: object) -> dict[str, object]:
-    from msgspec import to_builtins
-
-    return to_builtins(m)  # type: ignore[no-any-return]
+    d: dict[str, object] = msgspec.to_builtins(m)
+    return d
 
 
 @routes.get("/api/v1/machines")
@@ -81,7 +79,7 @@ async def list_machines(request: web.Request) -> web.Response:
     if "is_active" in q:
         want = q["is_active"].lower()
         if want not in {"true", "false"}:
-            raise unprocessable("is_active", "must be true or false", ("query",))
+            raise unprocessable("is_active", "must be true or false", "query")
         items = [m for m in items if m.is_active == (want == "true")]
     if search := q.get("search", "").strip().lower():
         items = [m for m in items if search in m.name.lower() or search in m.type]
@@ -133,8 +131,7 @@ async def post_readings(request: web.Request) -> web.Response:
         except InvalidRecord as e:
             raise unprocessable(f"[{i}].{e.field}", e.reason) from e
         previous[r.machine_id] = max(r.timestamp, previous.get(r.machine_id, r.timestamp))
-    producer = kafka_producer(request)
-    acked, problem = await produce_all(producer, readings, settings.ingest_timeout_s)
+    acked, problem = await produce_all(publisher(request), readings, settings.ingest_timeout_s)
     if problem is not None:
         raise unavailable(
             f"Kafka did not acknowledge the batch within {settings.ingest_timeout_s:g} s "
@@ -145,7 +142,7 @@ async def post_readings(request: web.Request) -> web.Response:
     return json_response({"accepted": len(readings), "topic": READINGS}, status=202)
 
 
-async def produce_all(producer: AIOKafkaProducer, readings: list[Reading],
+async def produce_all(producer: Publisher, readings: list[Reading],
                       timeout: float) -> tuple[list[int], str | None]:
     """Produce the readings; return the indexes Kafka acknowledged within ``timeout`` and,
     if not all, what went wrong.
@@ -160,11 +157,11 @@ async def produce_all(producer: AIOKafkaProducer, readings: list[Reading],
     futures: list[asyncio.Future[object]] = []
     try:
         async with asyncio.timeout_at(deadline):
-            await _leaders_reachable(producer)
+            await producer.check_leaders(READINGS)
             for r in readings:
                 futures.append(await producer.send(
-                    READINGS, key=r.machine_id.encode(), value=encode_reading(r),
-                    timestamp_ms=int(r.timestamp.timestamp() * 1000)))
+                    READINGS, r.machine_id.encode(), encode_reading(r),
+                    int(r.timestamp.timestamp() * 1000)))
             await asyncio.gather(*futures)
         return list(range(len(readings))), None
     except (TimeoutError, KafkaError, OSError) as e:
@@ -173,16 +170,3 @@ async def produce_all(producer: AIOKafkaProducer, readings: list[Reading],
         for f in futures:  # no one awaits these any more: take their outcome quietly
             f.add_done_callback(lambda f: f.cancelled() or f.exception())
         return acked, "timed out" if isinstance(e, TimeoutError) else repr(e)
-
-
-async def _leaders_reachable(producer: AIOKafkaProducer) -> None:
-    """Raise `KafkaConnectionError` unless every leader of the readings topic's partitions
-    accepts a connection now (a refused connection answers at once)."""
-    client = producer.client
-    partitions = await producer.partitions_for(READINGS)
-    leaders = {client.cluster.leader_for_partition(TopicPartition(READINGS, p))
-               for p in partitions}
-    for node in leaders:
-        if node is None or node < 0 or not await client.ready(node):
-            msg = f"broker {node} (leader of a partition of {READINGS}) is not reachable"
-            raise KafkaConnectionError(msg)

@@ -1,100 +1,31 @@
-"""The aiohttp app without Kafka or Redis: fake subscribe, fake producer."""
+"""The views of api/views.py and api/ws.py over in-memory ports: machines, the readings
+ingest, /health, the WebSockets."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
+from pytest_aiohttp import AiohttpClient
 
 from api.app import create_app
-from schemas.events import SystemAlert, encode
+from schemas.events import SystemAlert, TrainingStarted, encode
 from streams.settings import Settings
+from tests.api.fakes import M1, Client, Fakes, FakeSubscriber, anomaly_event, reading
 
-M1 = "c0000000-0000-0000-0000-000000000001"
-
-
-class FakeCluster:
-    def leader_for_partition(self, tp: object) -> int:
-        return 1
+M2 = "c0000000-0000-0000-0000-000000000002"
+T = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class FakeClient:
-    """The part of aiokafka's client the ingest asks: is the partitions' leader reachable?"""
-
-    def __init__(self) -> None:
-        self.cluster = FakeCluster()
-        self.reachable = True
-
-    async def ready(self, node_id: int) -> bool:
-        return self.reachable
-
-
-class FakeProducer:
-    """Records what would go to Kafka (the aiokafka send() shape: awaitable -> future).
-
-    ``acks`` limits how many sends are ever acknowledged (None: all); the rest stay pending,
-    as with a broker that stopped answering.
-    """
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes, bytes]] = []
-        self.client = FakeClient()
-        self.acks: int | None = None
-
-    async def send(self, topic: str, key: bytes, value: bytes,
-                   timestamp_ms: int | None = None) -> asyncio.Future[None]:
-        self.sent.append((topic, key, value))
-        f: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self.acks is None or len(self.sent) <= self.acks:
-            f.set_result(None)
-        return f
-
-    async def partitions_for(self, topic: str) -> set[int]:
-        return {0}
-
-    async def stop(self) -> None:
-        pass
-
-
-@pytest.fixture
-def queue() -> asyncio.Queue[tuple[str, bytes]]:
-    return asyncio.Queue()
-
-
-@pytest.fixture
-def producer() -> FakeProducer:
-    return FakeProducer()
-
-
-@pytest.fixture
-async def client(aiohttp_client, queue, producer):  # type: ignore[no-untyped-def]
-    async def subscribe() -> AsyncIterator[tuple[str, bytes]]:
-        while True:
-            yield await queue.get()
-
-    app: web.Application = create_app(Settings(), subscribe=subscribe, producer=producer,  # type: ignore[arg-type]
-                                      start_bridge=False)
-    return await aiohttp_client(app)
-
-
-def reading(**over: Any) -> dict[str, Any]:
-    r = {"machine_id": M1, "timestamp": "2026-01-05T08:00:00+00:00", "power_kw": 40.0,
-         "energy_kwh": 0.011}
-    r.update(over)
-    return r
-
-
-async def test_post_readings_produces_each_keyed_by_machine(client, producer) -> None:  # type: ignore[no-untyped-def]
+async def test_post_readings_produces_each_keyed_by_machine(client: Client, fakes: Fakes) -> None:
     resp = await client.post("/api/v1/readings", json=[reading(), reading(power_kw=41.0)])
     assert resp.status == 202
-    assert (await resp.json())["accepted"] == 2
-    assert [(t, k) for t, k, _ in producer.sent] == [("enms.readings", M1.encode())] * 2
-    assert orjson.loads(producer.sent[1][2])["power_kw"] == 41.0
+    assert await resp.json() == {"accepted": 2, "topic": "enms.readings"}
+    sent = fakes.publisher.sent
+    assert [(t, k) for t, k, _ in sent] == [("enms.readings", M1.encode())] * 2
+    assert [r.power_kw for r in fakes.publisher.records("enms.readings")] == [40.0, 41.0]
+    assert orjson.loads(sent[1][2])["power_kw"] == 41.0
 
 
 @pytest.mark.parametrize(("bad", "loc"), [
@@ -104,16 +35,17 @@ async def test_post_readings_produces_each_keyed_by_machine(client, producer) ->
     (reading(machine_id="nope"), ["body", 1, "machine_id"]),
     (reading(power_kw=-1), ["body", 1, "power_kw"]),
 ])
-async def test_post_readings_422_names_index_and_field(client, producer, bad, loc) -> None:  # type: ignore[no-untyped-def]
+async def test_post_readings_422_names_index_and_field(
+        client: Client, fakes: Fakes, bad: object, loc: list[object]) -> None:
     resp = await client.post("/api/v1/readings", json=[reading(), bad])
     assert resp.status == 422
     detail = (await resp.json())["detail"][0]
     assert detail["loc"] == loc
     assert detail["msg"]
-    assert producer.sent == []  # all or nothing
+    assert fakes.publisher.sent == []  # all or nothing
 
 
-async def test_post_readings_rejects_nan_and_bad_json(client, producer) -> None:  # type: ignore[no-untyped-def]
+async def test_post_readings_rejects_nan_and_bad_json(client: Client, fakes: Fakes) -> None:
     resp = await client.post("/api/v1/readings", data=b'[{"power_kw": ',
                              headers={"Content-Type": "application/json"})
     assert resp.status == 422
@@ -123,20 +55,39 @@ async def test_post_readings_rejects_nan_and_bad_json(client, producer) -> None:
                              headers={"Content-Type": "application/json"})
     assert resp.status == 422
     assert (await resp.json())["detail"][0]["loc"] == ["body", 0, "outdoor_temp_c"]
-    assert producer.sent == []
+    assert fakes.publisher.sent == []
 
 
-async def test_machines(client) -> None:  # type: ignore[no-untyped-def]
+async def test_readings_without_a_publisher_yet_are_503(aiohttp_client: AiohttpClient,
+                                                        fakes: Fakes) -> None:
+    deps = fakes.deps()
+    deps.publisher = None  # the real producer, started in the background: Kafka not up yet
+    app = create_app(Settings(kafka_bootstrap="127.0.0.1:9"), deps)
+    client = await aiohttp_client(app)
+    resp = await client.post("/api/v1/readings", json=[reading()])
+    assert resp.status == 503 and resp.headers["Retry-After"] == "5"
+    assert await resp.json() == {"detail": "Kafka producer not available yet"}
+
+
+async def test_machines(client: Client) -> None:
     all_ = await (await client.get("/api/v1/machines")).json()
     assert len(all_) == 8 and all_[0]["name"] == "Compressor-1"
+    assert all_[0]["id"] == M1
     hvac = await (await client.get("/api/v1/machines?search=hvac")).json()
     assert [m["type"] for m in hvac] == ["hvac"]
-    assert (await client.get(f"/api/v1/machines/{M1}")).status == 200
-    assert (await client.get("/api/v1/machines/nope")).status == 404
-    assert (await client.get("/api/v1/machines?is_active=maybe")).status == 422
+    active = await (await client.get("/api/v1/machines?is_active=true")).json()
+    assert active and all(m["is_active"] for m in active)
+    one = await client.get(f"/api/v1/machines/{M1}")
+    assert one.status == 200 and (await one.json())["name"] == "Compressor-1"
+    missing = await client.get("/api/v1/machines/nope")
+    assert missing.status == 404
+    assert await missing.json() == {"detail": "machine nope not found"}
+    bad = await client.get("/api/v1/machines?is_active=maybe")
+    assert bad.status == 422
+    assert (await bad.json())["detail"][0]["loc"] == ["query", "is_active"]
 
 
-async def test_websocket_connection_events_and_both_pings(client, queue) -> None:  # type: ignore[no-untyped-def]
+async def test_websocket_connection_events_and_both_pings(client: Client, fakes: Fakes) -> None:
     ws = await client.ws_connect("/api/v1/ws/events?client_id=abc")
     hello = await ws.receive_json(timeout=5)
     assert hello["type"] == "connection" and hello["client_id"] == "abc"
@@ -145,50 +96,99 @@ async def test_websocket_connection_events_and_both_pings(client, queue) -> None
     assert (await ws.receive_json(timeout=5))["type"] == "pong"
     await ws.send_str('{"type": "ping"}')
     assert (await ws.receive_json(timeout=5))["type"] == "pong"
-    e = SystemAlert(event_id="e1", occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
-                    alert_type="t", severity="info", message="hello")
-    await queue.put(("system.alert", encode(e)))
-    await queue.put(("system.alert", encode(e)))  # a re-delivery: dropped by event_id
-    e2 = SystemAlert(event_id="e2", occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
-                     alert_type="t", severity="info", message="again")
-    await queue.put(("system.alert", encode(e2)))
+    e = SystemAlert(event_id="e1", occurred_at=T, alert_type="t", severity="info",
+                    message="hello")
+    await fakes.subscriber.put("system.alert", encode(e))
+    await fakes.subscriber.put("system.alert", encode(e))  # a re-delivery: dropped by event_id
+    e2 = SystemAlert(event_id="e2", occurred_at=T, alert_type="t", severity="info",
+                     message="again")
+    await fakes.subscriber.put("system.alert", encode(e2))
     got = [await ws.receive_json(timeout=5), await ws.receive_json(timeout=5)]
     assert [(m["type"], m["data"]["event_id"]) for m in got] == [
         ("system_alert", "e1"), ("system_alert", "e2")]
+    health = await (await client.get("/health")).json()
+    assert health["websocket"]["duplicates_dropped"] == 1
     await ws.close()
 
 
-async def test_anomalies_path_filters_types_and_machine(client, queue) -> None:  # type: ignore[no-untyped-def]
+async def test_anomalies_path_filters_types_and_machine(client: Client, fakes: Fakes) -> None:
     ws = await client.ws_connect(f"/api/v1/ws/anomalies?machine_id={M1}")
     await ws.receive_json(timeout=5)
-    t = datetime(2026, 1, 1, tzinfo=UTC)
-    alert = SystemAlert(event_id="a1", occurred_at=t, alert_type="t", severity="info",
+    alert = SystemAlert(event_id="a1", occurred_at=T, alert_type="t", severity="info",
                         message="x", machine_id=M1)
-    await queue.put(("system.alert", encode(alert)))
-    from schemas.events import AnomalyDetected
-    def anomaly(eid: str, mid: str) -> bytes:
-        return encode(AnomalyDetected(
-            event_id=eid, occurred_at=t, machine_id=mid, machine_name="m", timestamp=t,
-            metric="power_kw", value=1.0, expected_value=None, deviation_percent=None,
-            score=1.0, threshold=0.9, anomaly_score=9.0, severity="critical",
-            anomaly_type="spike", detector="hst"))
-    await queue.put(("anomaly.detected", anomaly("x-other", "c0000000-0000-0000-0000-000000000002")))
-    await queue.put(("anomaly.detected", anomaly("x-mine", M1)))
+    await fakes.subscriber.put("system.alert", encode(alert))
+    await fakes.subscriber.put("anomaly.detected", encode(anomaly_event("x-other", M2, T)))
+    await fakes.subscriber.put("anomaly.detected", encode(anomaly_event("x-mine", M1, T)))
     msg = await ws.receive_json(timeout=5)
     assert (msg["type"], msg["data"]["event_id"]) == ("anomaly_detected", "x-mine")
     await ws.close()
 
 
-async def test_unknown_websocket_path_is_404(client) -> None:  # type: ignore[no-untyped-def]
-    assert (await client.get("/api/v1/ws/nope")).status == 404
+async def test_training_path_takes_training_events_of_any_machine(
+        client: Client, fakes: Fakes) -> None:
+    ws = await client.ws_connect("/api/v1/ws/training")
+    assert (await ws.receive_json(timeout=5))["connection_type"] == "training"
+    await fakes.subscriber.put("anomaly.detected", encode(anomaly_event("x1", M1, T)))
+    started = TrainingStarted(event_id="s1", occurred_at=T, machine_id=M2, model_type="baseline",
+                              training_job_id="j1", job_id="j1")
+    await fakes.subscriber.put("training.started", encode(started))
+    msg = await ws.receive_json(timeout=5)
+    assert (msg["type"], msg["data"]["training_job_id"]) == ("training_started", "j1")
+    await ws.close()
 
 
-async def test_health_reports_websockets_and_degraded_without_redis(client) -> None:  # type: ignore[no-untyped-def]
+async def test_a_machine_filter_still_gets_events_of_no_machine(
+        client: Client, fakes: Fakes) -> None:
+    ws = await client.ws_connect(f"/api/v1/ws/dashboard?machine_id={M1}")
+    hello = await ws.receive_json(timeout=5)
+    assert hello["client_id"]  # made up when not given
+    other = SystemAlert(event_id="o", occurred_at=T, alert_type="t", severity="info",
+                        message="x", machine_id=M2)
+    general = SystemAlert(event_id="g", occurred_at=T, alert_type="t", severity="info",
+                          message="x")
+    await fakes.subscriber.put("system.alert", encode(other))
+    await fakes.subscriber.put("system.alert", encode(general))
+    assert (await ws.receive_json(timeout=5))["data"]["event_id"] == "g"
+    await ws.close()
+
+
+async def test_unknown_websocket_path_is_404(client: Client) -> None:
+    resp = await client.get("/api/v1/ws/nope")
+    assert resp.status == 404
+    assert await resp.json() == {
+        "detail": "no WebSocket 'nope'; use one of dashboard, anomalies, training, events"}
+
+
+async def test_health_is_healthy_with_kafka_and_redis_answering(client: Client) -> None:
+    resp = await client.get("/health")
+    body = await resp.json()
+    assert resp.status == 200 and body["status"] == "healthy"
+    assert body["kafka"] == {"connected": True, "bootstrap": Settings().kafka_bootstrap}
+    assert body["redis"] == {"connected": True}
+    assert body["bridge"] is None  # the app was given its subscriber: no bridge to feed it
+    assert body["hub"] == {"running": True, "restarts": 0, "last_error": None, "malformed": 0}
+
+
+async def test_health_reports_websockets_and_degraded_without_redis(
+        aiohttp_client: AiohttpClient) -> None:
+    fakes = Fakes(subscriber=FakeSubscriber(connected=False))
+    client = await aiohttp_client(create_app(Settings(), fakes.deps()))
     ws = await client.ws_connect("/api/v1/ws/dashboard")
     await ws.receive_json(timeout=5)
     resp = await client.get("/health")
     body = await resp.json()
-    assert resp.status == 503 and body["status"] == "degraded"  # no Redis in this test
-    assert body["kafka"]["connected"] is True
+    assert resp.status == 503 and body["status"] == "degraded"
+    assert body["kafka"]["connected"] is True and body["redis"]["connected"] is False
     assert body["websocket"]["by_type"]["dashboard"] == 1
+    assert body["websocket"]["connections"] == 1
     await ws.close()
+
+
+async def test_health_is_degraded_while_kafka_does_not_answer(client: Client,
+                                                              fakes: Fakes) -> None:
+    fakes.publisher.up = False
+    resp = await client.get("/health")
+    assert resp.status == 503
+    body = await resp.json()
+    assert (body["status"], body["kafka"]["connected"]) == ("degraded", False)
+    assert body["requests"]["by_status"] == {}  # /health counts once it has answered

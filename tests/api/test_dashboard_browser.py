@@ -1,6 +1,6 @@
 """The dashboard in a real browser: Debian's chromium driven by Playwright.
 
-Each test serves ``api.app.create_app`` with a fake Redis subscription (an asyncio.Queue the
+Each test serves ``api.app.create_app`` with a fake Redis subscription (a `FakeSubscriber` the
 test fills with ``(channel, encode(event))`` built from the real event structs), opens the page
 and waits on what an energy manager would see: the connection badge, toasts, the anomaly
 table, the training panel and the machine cards. Nothing here sleeps blindly: every check is
@@ -16,6 +16,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 import pytest
@@ -34,6 +35,7 @@ from schemas.events import (
     AnomalyDetected,
     Event,
     MetricUpdated,
+    Severity,
     SystemAlert,
     TrainingCompleted,
     TrainingFailed,
@@ -44,6 +46,7 @@ from schemas.events import (
 from schemas.machines import MACHINES
 from streams.settings import Settings
 from streams.topics import REDIS_CHANNELS
+from tests.api.fakes import FakeSubscriber, no_kafka_deps
 
 pytestmark = pytest.mark.browser
 
@@ -73,27 +76,20 @@ def _id() -> str:
 
 
 class DashboardServer:
-    """create_app on 127.0.0.1, fed by a queue instead of Redis; restartable on its port."""
+    """create_app on 127.0.0.1, fed by a fake subscriber instead of Redis; restartable on
+    its port."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self.subscriber = FakeSubscriber()
         self.runner: web.AppRunner | None = None
         self.port = 0
         self.prefix = ""
 
-    def _subscribe(self) -> AsyncIterator[tuple[str, bytes]]:
-        queue = self.queue
-
-        async def messages() -> AsyncIterator[tuple[str, bytes]]:
-            while True:
-                yield await queue.get()
-
-        return messages()
-
     async def start(self, port: int = 0, prefix: str = "") -> None:
-        self.queue = asyncio.Queue()
+        self.subscriber = FakeSubscriber()
         self.prefix = prefix
-        app = create_app(Settings(), subscribe=self._subscribe, start_bridge=False)
+        # No view of Kafka and nothing published: the views that need one answer 503.
+        app = create_app(Settings(), no_kafka_deps(self.subscriber))
         if prefix:
             # What nginx does for `location /api/analytics/ { proxy_pass http://api/; }`:
             # the app sees paths without the prefix, the browser sees them with it.
@@ -115,7 +111,7 @@ class DashboardServer:
 
     async def publish(self, *events: Event) -> None:
         for event in events:
-            await self.queue.put((REDIS_CHANNELS[event.event_type], encode(event)))
+            await self.subscriber.put(REDIS_CHANNELS[event.event_type], encode(event))
 
     @property
     def url(self) -> str:
@@ -175,7 +171,7 @@ def open_live(server: DashboardServer, page: Page) -> OpenLive:
 
 
 def anomaly(machine_name: str = COMPRESSOR.name, machine_id: str = COMPRESSOR.id,
-            severity: str = "critical", value: float = 97.4,
+            severity: Severity = "critical", value: float = 97.4,
             expected: float = 41.0) -> AnomalyDetected:
     return AnomalyDetected(
         event_id=_id(), occurred_at=T0, machine_id=machine_id, machine_name=machine_name,
@@ -255,8 +251,8 @@ async def test_training_job_progress_and_completion(
         open_live: OpenLive, server: DashboardServer) -> None:
     page = await open_live()
     job = _id()
-    common = {"machine_id": COMPRESSOR.id, "training_job_id": job, "job_id": job,
-              "model_type": "baseline"}
+    common: dict[str, Any] = {"machine_id": COMPRESSOR.id, "training_job_id": job,
+                              "job_id": job, "model_type": "baseline"}
     await server.publish(TrainingStarted(event_id=_id(), occurred_at=T0, reason="weekly",
                                          trigger_type="scheduled", **common))
     row = page.locator(f'#training .training-job[data-job-id="{job}"]')
@@ -397,8 +393,8 @@ async def test_screenshot_with_events(open_live: OpenLive, server: DashboardServ
                     message="baseline drift on HVAC-Main", machine_id=MACHINES[1].id),
     )
     job = _id()
-    common = {"machine_id": MACHINES[1].id, "training_job_id": job, "job_id": job,
-              "model_type": "baseline"}
+    common: dict[str, Any] = {"machine_id": MACHINES[1].id, "training_job_id": job,
+                              "job_id": job, "model_type": "baseline"}
     await server.publish(
         TrainingStarted(event_id=_id(), occurred_at=T0, **common),
         TrainingProgress(event_id=_id(), occurred_at=T0, stage="fitting", progress_pct=60,

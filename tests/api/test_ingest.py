@@ -1,9 +1,8 @@
 """POST /api/v1/readings against hostile input, and the request guards of every view
-(no Kafka or Redis: a fake producer and subscription, as in test_api.py)."""
+(no Kafka or Redis: the fakes of tests/api/fakes.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 from collections.abc import AsyncIterator
@@ -12,36 +11,21 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from aiohttp import web
+from pytest_aiohttp import AiohttpClient
 
 from api.app import create_app
 from streams.settings import Settings
-from tests.api.test_api import M1, FakeProducer, reading
+from tests.api.fakes import M1, Client, Fakes, reading
 
 
-@pytest.fixture
-def producer() -> FakeProducer:
-    return FakeProducer()
-
-
-async def _client(aiohttp_client, producer, **settings: Any):  # type: ignore[no-untyped-def]
-    async def subscribe() -> AsyncIterator[tuple[str, bytes]]:
-        await asyncio.Event().wait()
-        yield ("", b"")  # never reached
-
-    app: web.Application = create_app(dataclasses.replace(Settings(), **settings),
-                                      subscribe=subscribe, producer=producer,  # type: ignore[arg-type]
-                                      start_bridge=False)
+async def _client(aiohttp_client: AiohttpClient, fakes: Fakes, **settings: Any) -> Client:
+    app = create_app(dataclasses.replace(Settings(), **settings), fakes.deps())
     return await aiohttp_client(app)
 
 
-@pytest.fixture
-async def client(aiohttp_client, producer):  # type: ignore[no-untyped-def]
-    return await _client(aiohttp_client, producer)
-
-
 def loc_of(body: dict[str, Any]) -> list[Any]:
-    return body["detail"][0]["loc"]  # type: ignore[no-any-return]
+    loc: list[Any] = body["detail"][0]["loc"]
+    return loc
 
 
 #: The bad readings of the issue, one at a time after a good one: (reading, loc of the 422).
@@ -60,16 +44,17 @@ BAD = [
 
 
 @pytest.mark.parametrize(("bad", "loc"), BAD)
-async def test_each_bad_reading_gets_422_naming_the_field(client, producer, bad, loc) -> None:  # type: ignore[no-untyped-def]
+async def test_each_bad_reading_gets_422_naming_the_field(
+        client: Client, fakes: Fakes, bad: object, loc: list[object]) -> None:
     resp = await client.post("/api/v1/readings", json=[reading(), bad])
     assert resp.status == 422, await resp.text()
     body = await resp.json()
     assert loc_of(body) == loc
     assert body["detail"][0]["msg"]
-    assert producer.sent == []
+    assert fakes.publisher.sent == []
 
 
-async def test_a_deep_body_gets_422_naming_the_place_before_any_parser(client, producer) -> None:  # type: ignore[no-untyped-def]
+async def test_a_deep_body_gets_422_naming_the_place_before_any_parser(client: Client, fakes: Fakes) -> None:
     deep = b"[" * 5000 + b"]" * 5000
     body = b'[{"machine_id": "%s", "x": %s}]' % (M1.encode(), deep)
     resp = await client.post("/api/v1/readings", data=body,
@@ -80,7 +65,7 @@ async def test_a_deep_body_gets_422_naming_the_place_before_any_parser(client, p
     assert "nested deeper than 32" in detail["msg"]
 
 
-async def test_bytes_that_are_not_utf8_get_422(client, producer) -> None:  # type: ignore[no-untyped-def]
+async def test_bytes_that_are_not_utf8_get_422(client: Client, fakes: Fakes) -> None:
     resp = await client.post("/api/v1/readings", data=b"\xff\xfe" + os.urandom(100),
                              headers={"Content-Type": "application/json"})
     assert resp.status == 422
@@ -89,32 +74,35 @@ async def test_bytes_that_are_not_utf8_get_422(client, producer) -> None:  # typ
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
                                           "multipart/form-data; boundary=x", ""])
-async def test_a_body_that_is_not_declared_json_gets_415(client, producer, content_type) -> None:  # type: ignore[no-untyped-def]
+async def test_a_body_that_is_not_declared_json_gets_415(
+        client: Client, fakes: Fakes, content_type: str) -> None:
     resp = await client.post("/api/v1/readings", data=orjson.dumps([reading()]),
                              headers={"Content-Type": content_type} if content_type else {})
     assert resp.status == 415
     assert "application/json" in (await resp.json())["detail"]
-    assert producer.sent == []
+    assert fakes.publisher.sent == []
 
 
-async def test_the_other_json_views_want_json_too(client) -> None:  # type: ignore[no-untyped-def]
+async def test_the_other_json_views_want_json_too(client: Client) -> None:
     resp = await client.post("/api/v1/anomaly/detect", data=b'{"machine_id": "x"}',
                              headers={"Content-Type": "text/plain"})
     assert resp.status == 415
 
 
-async def test_an_announced_body_over_the_limit_gets_413_unread(aiohttp_client, producer) -> None:  # type: ignore[no-untyped-def]
-    client = await _client(aiohttp_client, producer, max_body_bytes=1024)
+async def test_an_announced_body_over_the_limit_gets_413_unread(
+        aiohttp_client: AiohttpClient, fakes: Fakes) -> None:
+    client = await _client(aiohttp_client, fakes, max_body_bytes=1024)
     body = orjson.dumps([reading()] * 40)  # about 4 KB
     resp = await client.post("/api/v1/readings", data=body,
                              headers={"Content-Type": "application/json"})
     assert resp.status == 413
     assert (await resp.json())["max_bytes"] == 1024
-    assert producer.sent == []
+    assert fakes.publisher.sent == []
 
 
-async def test_a_chunked_body_over_the_limit_gets_413_while_read(aiohttp_client, producer) -> None:  # type: ignore[no-untyped-def]
-    client = await _client(aiohttp_client, producer, max_body_bytes=1024)
+async def test_a_chunked_body_over_the_limit_gets_413_while_read(
+        aiohttp_client: AiohttpClient, fakes: Fakes) -> None:
+    client = await _client(aiohttp_client, fakes, max_body_bytes=1024)
 
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(40):
@@ -124,8 +112,9 @@ async def test_a_chunked_body_over_the_limit_gets_413_while_read(aiohttp_client,
     assert resp.status == 413
 
 
-async def test_expect_100_continue_is_refused_before_the_body(aiohttp_client, producer) -> None:  # type: ignore[no-untyped-def]
-    client = await _client(aiohttp_client, producer, max_body_bytes=1024)
+async def test_expect_100_continue_is_refused_before_the_body(
+        aiohttp_client: AiohttpClient, fakes: Fakes) -> None:
+    client = await _client(aiohttp_client, fakes, max_body_bytes=1024)
     resp = await client.post("/api/v1/readings", data=b"[]" + b" " * 4096, expect100=True,
                              headers={"Content-Type": "application/json"})
     assert resp.status == 413
@@ -133,19 +122,21 @@ async def test_expect_100_continue_is_refused_before_the_body(aiohttp_client, pr
     assert ok.status == 202
 
 
-async def test_kafka_unreachable_gets_503_with_retry_after_and_nothing_sent(client, producer) -> None:  # type: ignore[no-untyped-def]
-    producer.client.reachable = False
+async def test_kafka_unreachable_gets_503_with_retry_after_and_nothing_sent(
+        client: Client, fakes: Fakes) -> None:
+    fakes.publisher.leaders_up = False
     resp = await client.post("/api/v1/readings", json=[reading(), reading(power_kw=41.0)])
     assert resp.status == 503
     assert resp.headers["Retry-After"] == "5"
     body = await resp.json()
     assert (body["accepted"], body["accepted_indexes"], body["not_confirmed"]) == (0, [], 2)
-    assert producer.sent == []  # nothing was sent: nothing half-written
+    assert fakes.publisher.sent == []  # nothing was sent: nothing half-written
 
 
-async def test_acks_that_stop_coming_get_503_naming_what_was_accepted(aiohttp_client, producer) -> None:  # type: ignore[no-untyped-def]
-    client = await _client(aiohttp_client, producer, ingest_timeout_s=0.3)
-    producer.acks = 2  # the broker acknowledges two sends, then goes quiet
+async def test_acks_that_stop_coming_get_503_naming_what_was_accepted(
+        aiohttp_client: AiohttpClient, fakes: Fakes) -> None:
+    client = await _client(aiohttp_client, fakes, ingest_timeout_s=0.3)
+    fakes.publisher.acks = 2  # the broker acknowledges two sends, then goes quiet
     resp = await client.post("/api/v1/readings", json=[
         reading(timestamp=f"2026-01-05T08:00:0{i}+00:00") for i in range(5)])
     assert resp.status == 503
@@ -166,7 +157,8 @@ async def test_acks_that_stop_coming_get_503_naming_what_was_accepted(aiohttp_cl
     (f"/api/v1/model-performance/retrain/trigger?machine_id={M1}&reason={'x' * 1001}",
      ["query", "reason"]),
 ])
-async def test_dates_windows_and_texts_are_range_checked(client, path, loc) -> None:  # type: ignore[no-untyped-def]
+async def test_dates_windows_and_texts_are_range_checked(
+        client: Client, path: str, loc: list[object]) -> None:
     method = "POST" if "trigger" in path else "GET"
     resp = await client.request(method, path)
     assert resp.status == 422, await resp.text()
@@ -184,13 +176,14 @@ async def test_dates_windows_and_texts_are_range_checked(client, path, loc) -> N
     ({"machine_id": M1, "start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z",
       "contamination": True}, ["body", "contamination"]),
 ])
-async def test_detect_checks_its_window(client, body, loc) -> None:  # type: ignore[no-untyped-def]
+async def test_detect_checks_its_window(
+        client: Client, body: dict[str, object], loc: list[object]) -> None:
     resp = await client.post("/api/v1/anomaly/detect", json=body)
     assert resp.status == 422, await resp.text()
     assert loc_of(await resp.json()) == loc
 
 
-async def test_a_maintenance_reason_has_a_maximum_length(client) -> None:  # type: ignore[no-untyped-def]
+async def test_a_maintenance_reason_has_a_maximum_length(client: Client) -> None:
     resp = await client.put(f"/api/v1/machines/{M1}/maintenance",
                             json={"end": "2026-01-02T00:00:00Z", "start": "2026-01-01T00:00:00Z",
                                   "reason": "x" * 1001})
@@ -198,7 +191,7 @@ async def test_a_maintenance_reason_has_a_maximum_length(client) -> None:  # typ
     assert loc_of(await resp.json()) == ["body", "reason"]
 
 
-async def test_a_client_gone_mid_upload_does_not_break_the_server(client, producer) -> None:  # type: ignore[no-untyped-def]
+async def test_a_client_gone_mid_upload_does_not_break_the_server(client: Client, fakes: Fakes) -> None:
     with pytest.raises((aiohttp.ClientError, TimeoutError)):
         await client.post("/api/v1/readings", data=b"[" + b" " * 100,
                           headers={"Content-Type": "application/json", "Content-Length": "9999"},
@@ -206,7 +199,7 @@ async def test_a_client_gone_mid_upload_does_not_break_the_server(client, produc
     assert (await client.post("/api/v1/readings", json=[reading()])).status == 202
 
 
-async def test_health_counts_answers_by_status(client) -> None:  # type: ignore[no-untyped-def]
+async def test_health_counts_answers_by_status(client: Client) -> None:
     await client.post("/api/v1/readings", json=[reading()])
     await client.post("/api/v1/readings", data=b"x", headers={"Content-Type": "text/plain"})
     await client.get("/api/v1/machines/nope")
