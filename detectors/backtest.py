@@ -14,10 +14,14 @@ kind), and F1 per kind combines the two, so one false alarm lowers every kind's 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
+
+from detectors.scoring import Observer, ScoringConfig, score_stream
+from schemas.events import AnomalyDetected
+from schemas.readings import Reading
 
 
 class LabelLike(Protocol):
@@ -114,3 +118,25 @@ def backtest(detections: Iterable[tuple[str, datetime]], labels: Sequence[LabelL
                   false_alarms=false_alarms, detections=n, false_detections=fd,
                   reading_precision=round((n - fd) / n, 3) if n else 1.0,
                   labels=len(labels), found=len(found))
+
+
+def score_and_match(readings: Iterable[Reading], config: ScoringConfig,
+                    labels: Sequence[LabelLike], judge_from: datetime | None = None,
+                    observe: Observer | None = None) -> tuple[Report, dict[str, int], int]:
+    """Score readings as the worker does (`score_stream`) and match the detections at or
+    after ``judge_from`` to ``labels``: the report, the severities judged, the readings
+    scored. Shared by the in-process simulator backtest and the replay of the topic."""
+    n = 0
+    severities: dict[str, int] = {}
+    detections = []
+
+    def counted() -> Iterator[Reading]:
+        nonlocal n
+        for r in readings:
+            n += 1
+            yield r
+    for e in score_stream(counted(), config, observe):
+        if isinstance(e, AnomalyDetected) and (judge_from is None or e.timestamp >= judge_from):
+            detections.append((e.machine_id or "", e.timestamp))
+            severities[e.severity] = severities.get(e.severity, 0) + 1
+    return backtest(detections, labels), severities, n

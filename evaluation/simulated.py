@@ -9,18 +9,47 @@ the labelled window and the readings flagged) to the report folder.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from detectors.scoring import ScoringConfig
+from detectors.backtest import score_and_match
+from detectors.scoring import Observer, ScoringConfig
 from schemas.events import AnomalyDetected
 from schemas.machines import machine_by_id
 from schemas.readings import Reading
 from simulation import KINDS, Label, generate
-from streams.replay import judged, simulated
+
+#: The first simulated day warms the detectors up: its detections are not judged.
+WARMUP = timedelta(days=1)
+
+
+def judged(labels: Iterable[Label], start: datetime) -> list[Label]:
+    """The labels a simulated run from ``start`` is judged on: those that reach past the
+    warm-up day (one that began during it is found by a detection after it)."""
+    return [lab for lab in labels if lab.end > start + WARMUP]
+
+
+def simulated(config: ScoringConfig, *, days: float, seed: int, start: datetime,
+              anomalies: bool = True, rate_per_day: float = 4.0,
+              observe: Observer | None = None) -> dict[str, Any]:
+    """Simulate ``days`` of all machines (the first day is warm-up, not judged) and score.
+
+    The result's ``labels`` are the `judged` ones.
+    """
+    sim = generate(seed=seed, start=start, duration=timedelta(days=days), anomalies=anomalies,
+                   anomaly_rate_per_day=rate_per_day)
+    labels = judged(sim.labels, start)
+    t0 = time.perf_counter()
+    report, sev, n = score_and_match(sim.readings, config, labels, judge_from=start + WARMUP,
+                                     observe=observe)
+    seconds = time.perf_counter() - t0
+    return {"readings": n, "seconds": round(seconds, 2), "severities": sev,
+            "report": asdict(report), "labels": labels,
+            "note": "the first simulated day is warm-up"}
 
 #: Simulated time starts on a Monday at midnight (the warm-up day is a working day).
 START = datetime(2026, 1, 5, tzinfo=UTC)

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from detectors.backtest import score_and_match
 from detectors.scoring import ScoringConfig
 from schemas.machines import MACHINES
 from simulation import generate
 from streams import topics
 from streams.admin import ensure_topics
-from streams.replay import _run, replay
+from streams.replay import replay
 from streams.settings import Settings
 from streams.simulator import write_labels
 from tests.integration.clients import producer, send_readings
@@ -44,7 +45,7 @@ async def test_replay_scores_the_topic_like_the_worker(kafka_bootstrap: str, tmp
     window = [r for r in readings if start <= r.timestamp < end]
     assert result["readings"] == len(window)
     in_window = [lab for lab in labels if lab.start < end and lab.end >= start]
-    direct, *_ = _run(sorted(window, key=lambda r: r.timestamp), ScoringConfig(), in_window)
+    direct, *_ = score_and_match(sorted(window, key=lambda r: r.timestamp), ScoringConfig(), in_window)
     assert result["report"] == asdict(direct)  # the same code path, the same verdicts
     report = result["report"]
     # Warm-up is 300 readings (2.5 h at 30 s); the first label starts at 03:41.

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from detectors.scoring import ScoringConfig
+from evaluation.simulated import simulated
 from simulation import KINDS
-from streams.replay import simulated
 
 MONDAY = datetime(2026, 1, 5, tzinfo=UTC)
 FRIDAY = datetime(2026, 1, 9, tzinfo=UTC)
