@@ -307,8 +307,8 @@ class Gated(list[Reading]):
 
 class FakeHistory:
     """History from lists: what falls in the period asked for, of the machine asked for.
-    ``down``: every read raises as with Kafka unreachable. ``gate``: the readings come
-    `Gated` (see there). ``asked`` records the calls."""
+    ``down``: every read raises as with Kafka unreachable. ``gate``: ``(entered, gate)``,
+    the readings come `Gated` (see there; kept in ``served``). ``asked`` records the calls."""
 
     def __init__(self, readings: Sequence[Reading] = (), hourly: Sequence[EnergyHourly] = (),
                  *, down: bool = False) -> None:
@@ -316,6 +316,7 @@ class FakeHistory:
         self.stored_hourly = list(hourly)
         self.down = down
         self.gate: tuple[threading.Event, threading.Event] | None = None
+        self.served: list[Gated] = []
         self.asked: list[tuple[str, str, datetime, datetime]] = []
 
     def _check(self, what: str, machine_id: str, start: datetime, end: datetime) -> None:
@@ -330,7 +331,9 @@ class FakeHistory:
         out = [r for r in self.stored_readings
                if r.machine_id == machine_id and start <= r.timestamp < end]
         if self.gate is not None:
-            return Gated(out, *self.gate)
+            gated = Gated(out, *self.gate)
+            self.served.append(gated)
+            return gated
         return out
 
     async def hourly(self, machine_id: str, start: datetime,

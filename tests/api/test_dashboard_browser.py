@@ -24,6 +24,7 @@ from aiohttp import web
 from playwright.async_api import (
     Browser,
     Page,
+    Route,
     WebSocket,
     WebSocketRoute,
     async_playwright,
@@ -538,7 +539,7 @@ async def test_table_starts_with_the_latest_anomalies_from_the_log(
         "deviation_std_dev": a.anomaly_score, "explanation": a.explanation,
     } for i, a in enumerate(loaded)]
 
-    async def recent(route) -> None:  # type: ignore[no-untyped-def]
+    async def recent(route: Route) -> None:
         await route.fulfill(status=200, content_type="application/json",
                             body=json.dumps({"total_count": 2, "anomalies": rows_json}))
 
