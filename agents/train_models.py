@@ -6,10 +6,12 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import faust
 
 from detectors.baseline import fit_baseline
+from schemas.energy import BaselineModel, EnergyHourly
 from schemas.events import (
     EVENT_NAMESPACE,
     Event,
@@ -80,19 +82,24 @@ async def emit(e: Event) -> None:
     await output_topics[TRAINING].send(key=(e.machine_id or "").encode(), value=encode(e))
 
 
-async def fit_with_progress(job: Job, rows: list, version: int) -> object:  # type: ignore[type-arg]
+async def fit_with_progress(job: Job, rows: list[EnergyHourly], version: int) -> BaselineModel:
     """Fit in a thread (the event loop keeps serving) and relay its stages as events."""
     loop = asyncio.get_running_loop()
     stages: asyncio.Queue[tuple[str, float, str]] = asyncio.Queue()
     c = job.cmd
+
+    def relay(stage: str, pct: float, message: str) -> None:  # called in the fit's thread
+        loop.call_soon_threadsafe(stages.put_nowait, (stage, pct, message))
+
     fut = loop.run_in_executor(None, lambda: fit_baseline(
         rows, machine_id=c.machine_id, version=version,
         model_id=str(uuid.uuid5(EVENT_NAMESPACE, f"model|{c.training_job_id}")),
         training_job_id=c.training_job_id, trained_at=datetime.now(UTC), drivers=c.drivers,
-        progress=lambda s, p, m: loop.call_soon_threadsafe(stages.put_nowait, (s, p, m))))
+        progress=relay))
     while not fut.done() or not stages.empty():
         getter = asyncio.ensure_future(stages.get())
-        await asyncio.wait({fut, getter}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {fut, getter}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if getter.done():
             stage, pct, message = getter.result()
             # The fit reports 0-100 of its own work: that is 20-90 % of the job (data loading
@@ -124,25 +131,25 @@ async def run(cmd: TrainCommand) -> None:
         await emit(job.failed(f"internal error: {e!r}"))
         return
     now = datetime.now(UTC)
-    trained = ModelTrained(event_id=stable_event_id("model_trained", model.model_id),  # type: ignore[attr-defined]
+    trained = ModelTrained(event_id=stable_event_id("model_trained", model.model_id),
                            occurred_at=now, machine_id=cmd.machine_id,
-                           model_type=cmd.model_type, version=version, model=model)  # type: ignore[arg-type]
+                           model_type=cmd.model_type, version=version, model=model)
     await models_topic.send(key=registry_key(cmd.machine_id, cmd.model_type, version).encode(),
                             value=encode(trained))
-    if model.accepted and cmd.activation == "auto":  # type: ignore[attr-defined]
+    if model.accepted and cmd.activation == "auto":
         prev = registry_view.registry.active.get((cmd.machine_id, cmd.model_type))
         activated = ModelActivated(
-            event_id=stable_event_id("model_activated", model.model_id),  # type: ignore[attr-defined]
+            event_id=stable_event_id("model_activated", model.model_id),
             occurred_at=now, machine_id=cmd.machine_id, model_type=cmd.model_type,
-            version=version, model_id=model.model_id, previous_version=prev,  # type: ignore[attr-defined]
+            version=version, model_id=model.model_id, previous_version=prev,
             reason=f"passed acceptance ({cmd.trigger_type} training)")
         await models_topic.send(key=registry_key(cmd.machine_id, cmd.model_type).encode(),
                                 value=encode(activated))
-    m = model.metrics  # type: ignore[attr-defined]
-    await emit(job.completed(version, model.accepted, list(model.reasons), {  # type: ignore[attr-defined]
-        "version": version, "model_id": model.model_id, "kind": model.kind,  # type: ignore[attr-defined]
+    m = model.metrics
+    await emit(job.completed(version, model.accepted, list(model.reasons), {
+        "version": version, "model_id": model.model_id, "kind": model.kind,
         "r_squared": m.r_squared, "cv_rmse": m.cv_rmse_validation, "nmbe": m.nmbe_validation,
-        "samples": m.training_samples, "activated": model.accepted and cmd.activation == "auto"}))  # type: ignore[attr-defined]
+        "samples": m.training_samples, "activated": model.accepted and cmd.activation == "auto"}))
 
 
 @app.agent(commands_topic)

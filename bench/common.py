@@ -279,7 +279,7 @@ def start_api(env: dict[str, str], logs: Path, name: str,
             msg = f"enms api exited ({proc.proc.returncode}):\n{proc.log_text()[-3000:]}"
             raise RuntimeError(msg)
         body: Any = http_json(f"{base}/health", 2)
-        return body["status"] == "healthy"
+        return bool(body["status"] == "healthy")
 
     try:
         wait_until(healthy, timeout, f"API {base} healthy")

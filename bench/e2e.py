@@ -322,7 +322,7 @@ async def _measure(svc: Services, base: str, group: GroupOffsets, plan: Plan, *,
         "per_spike_columns": ["sent_at_s", "machine", "websocket_ms", "kafka_ms",
                               "worker_createtime_ms"],
         "per_spike": per_spike,
-        "slowest": sorted(per_spike, key=lambda row: -(row[2] or 1e9))[:10],
+        "slowest": sorted(per_spike, key=lambda row: -float(row[2] or 1e9))[:10],
         "latency": {
             "websocket": summary_ms(ws_lat),
             "kafka_anomalies_topic": summary_ms(kafka_lat),

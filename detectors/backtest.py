@@ -25,12 +25,16 @@ from schemas.readings import Reading
 
 
 class LabelLike(Protocol):
-    """What a label needs: the simulator's `Label` fits."""
+    """What a label needs (read-only): the simulator's frozen `Label` fits."""
 
-    machine_id: str
-    kind: str
-    start: datetime
-    end: datetime
+    @property
+    def machine_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
 
 
 @dataclass(frozen=True)

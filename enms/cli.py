@@ -167,7 +167,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_report(title: str, result: dict) -> None:  # type: ignore[type-arg]
+def _print_report(title: str, result: dict) -> None:
     r = result["report"]
     print(f"{title}: {result['readings']} readings in {result['seconds']} s; "
           f"{r['alarms']} alarms ({r['false_alarms']} false, precision {r['precision']}); "

@@ -83,20 +83,25 @@ def _plot(w: _Window, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    import numpy as np
+
+    def times(ts: Sequence[datetime]) -> np.ndarray:  # matplotlib's own date type
+        return np.array([t.replace(tzinfo=None) for t in ts], dtype="datetime64[us]")
 
     machine = machine_by_id(w.label.machine_id)
     fig, ax = plt.subplots(figsize=(11, 3.6))
-    ax.axvspan(w.label.start, w.label.end, color="tab:orange", alpha=0.25,
-               label=f"labelled {w.label.kind}")
-    ax.plot(w.t, w.power, lw=0.7, color="tab:blue", label="power (kW)")
-    ax.plot(w.t, [float("nan") if e is None else e for e in w.expected], lw=1.0,
+    ax.axvspan(float(mdates.date2num(w.label.start)), float(mdates.date2num(w.label.end)),
+               color="tab:orange", alpha=0.25, label=f"labelled {w.label.kind}")
+    ax.plot(times(w.t), w.power, lw=0.7, color="tab:blue", label="power (kW)")
+    ax.plot(times(w.t), [float("nan") if e is None else e for e in w.expected], lw=1.0,
             color="black", ls="--", label="expected from drivers")
     kinds = sorted({k for _, _, k in w.flagged})
     for k, colour in zip(kinds, ("red", "purple", "green", "brown", "magenta", "olive"),
                          strict=False):
         pts = [(t, p) for t, p, kk in w.flagged if kk == k]
-        ax.scatter([t for t, _ in pts], [p for _, p in pts], s=9, color=colour, zorder=3,
+        ax.scatter(times([t for t, _ in pts]), [p for _, p in pts], s=9, color=colour, zorder=3,
                    label=f"flagged as {k} ({len(pts)})")
     ax.set_title(f"{machine.name if machine else w.label.machine_id}: {w.label.kind}, "
                  f"{w.label.start:%a %d %b %H:%M}-{w.label.end:%H:%M} UTC")

@@ -122,7 +122,7 @@ async def run(settings: Settings, *, seed: int, bad: int, good: int, machines: l
     def dead(d: dict[str, Any]) -> bool:
         place = (d.get("source_partition"), d.get("source_offset"))
         if d.get("source_topic") == topics.READINGS and place in bad_at:
-            found.add(place)  # type: ignore[arg-type]
+            found.add(place)
         return len(found) == len(bad_at)
 
     ids = {m.id for m in machines}

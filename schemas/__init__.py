@@ -8,7 +8,6 @@ time zones and bounds while it decodes, which gives the dead-letter path exact r
 from __future__ import annotations
 
 from schemas.events import (
-    EVENT_TYPES,
     AnomalyDetected,
     DeadLetter,
     Event,
@@ -26,7 +25,6 @@ from schemas.machines import MACHINES, Machine, machine_by_id
 from schemas.readings import InvalidRecord, Reading, decode_reading, decode_readings_batch
 
 __all__ = [
-    "EVENT_TYPES",
     "MACHINES",
     "AnomalyDetected",
     "DeadLetter",

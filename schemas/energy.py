@@ -7,12 +7,11 @@ points, feature names), never a pickle: any version can be read, compared and re
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, ClassVar
+from typing import ClassVar
 
 import msgspec
 
-TZDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
+from schemas.types import TZDateTime
 
 
 class EnergyHourly(msgspec.Struct, frozen=True, kw_only=True):

@@ -16,14 +16,14 @@ import base64
 import hashlib
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
 from schemas.energy import BaselineModel
 from schemas.readings import decode_record
+from schemas.types import TZDateTime
 
-TZDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
 Severity = Literal["critical", "warning", "normal"]
 
 #: Namespace of all stable event ids (uuid5).
@@ -58,10 +58,6 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="event_type"):
     def event_type(self) -> str:
         """The tag, e.g. ``anomaly_detected``."""
         return str(self.__struct_config__.tag)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready dict that goes on the wire and to WebSocket clients."""
-        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
 
 
 class AnomalyDetected(Event, frozen=True, kw_only=True, tag="anomaly_detected"):
@@ -208,23 +204,6 @@ class SystemAlert(Event, frozen=True, kw_only=True, tag="system_alert"):
     details: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-AnyEvent = (
-    AnomalyDetected
-    | AnomalyEpisode
-    | AnomalyResolved
-    | MetricUpdated
-    | TrainingStarted
-    | TrainingProgress
-    | TrainingCompleted
-    | TrainingFailed
-    | SystemAlert
-)
-EVENT_TYPES: dict[str, type[Event]] = {
-    str(t.__struct_config__.tag): t
-    for t in (AnomalyDetected, AnomalyEpisode, AnomalyResolved, MetricUpdated, TrainingStarted,
-              TrainingProgress, TrainingCompleted, TrainingFailed, SystemAlert)
-}
-_event_decoder = msgspec.json.Decoder(AnyEvent)
 _encoder = msgspec.json.Encoder()
 
 
@@ -244,31 +223,9 @@ class MaintenanceWindow(Event, frozen=True, kw_only=True, tag="maintenance_windo
         return self.start <= ts < self.end
 
 
-_maintenance_decoder = msgspec.json.Decoder(MaintenanceWindow)
-
-
-def decode_maintenance(raw: bytes) -> MaintenanceWindow:
-    """Decode a record of ``enms.maintenance``."""
-    return _maintenance_decoder.decode(raw)
-
-
 def encode(obj: msgspec.Struct) -> bytes:
     """JSON bytes of any record or event."""
     return _encoder.encode(obj)
-
-
-def decode_event(raw: bytes) -> Event:
-    """Decode any event by its ``event_type`` tag.
-
-    Examples
-    --------
-    >>> from datetime import datetime, timezone
-    >>> e = SystemAlert(event_id="x", occurred_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
-    ...                 alert_type="test", severity="info", message="hi")
-    >>> decode_event(encode(e)) == e, e.event_type
-    (True, 'system_alert')
-    """
-    return _event_decoder.decode(raw)  # type: ignore[no-any-return]
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
@@ -377,12 +334,63 @@ class ModelRolledBack(Event, frozen=True, kw_only=True, tag="model_rolled_back")
 
 
 RegistryEvent = ModelTrained | ModelActivated | ModelRolledBack
-_registry_decoder = msgspec.json.Decoder(RegistryEvent)
+
+#: Every event type, by its ``event_type`` tag: the one decoder below knows them all.
+AnyEvent = (
+    AnomalyDetected
+    | AnomalyEpisode
+    | AnomalyResolved
+    | MetricUpdated
+    | TrainingStarted
+    | TrainingProgress
+    | TrainingCompleted
+    | TrainingFailed
+    | SystemAlert
+    | MaintenanceWindow
+    | ModelTrained
+    | ModelActivated
+    | ModelRolledBack
+)
+_event_decoder = msgspec.json.Decoder(AnyEvent)
+
+
+def decode_event(raw: bytes) -> Event:
+    """Decode any event by its ``event_type`` tag (`msgspec.DecodeError`, or its subclass
+    `msgspec.ValidationError`, when it is not one).
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> e = SystemAlert(event_id="x", occurred_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    ...                 alert_type="test", severity="info", message="hi")
+    >>> decode_event(encode(e)) == e, e.event_type
+    (True, 'system_alert')
+    >>> decode_event(b'{"event_type": "nothing_we_know", "event_id": "x"}')
+    Traceback (most recent call last):
+    msgspec.ValidationError: Invalid value 'nothing_we_know' - at `$.event_type`
+    """
+    event: Event = _event_decoder.decode(raw)
+    return event
+
+
+def _misplaced(event: Event, topic: str) -> msgspec.ValidationError:
+    return msgspec.ValidationError(f"a {event.event_type} event does not belong on {topic}")
 
 
 def decode_registry_event(raw: bytes) -> ModelTrained | ModelActivated | ModelRolledBack:
-    """Decode a record of ``enms.models``."""
-    return _registry_decoder.decode(raw)  # type: ignore[no-any-return]
+    """Decode a record of ``enms.models``: `decode_event`, and it must be a registry event."""
+    event = decode_event(raw)
+    if not isinstance(event, ModelTrained | ModelActivated | ModelRolledBack):
+        raise _misplaced(event, "enms.models")
+    return event
+
+
+def decode_maintenance(raw: bytes) -> MaintenanceWindow:
+    """Decode a record of ``enms.maintenance``: `decode_event`, and it must be a window."""
+    event = decode_event(raw)
+    if not isinstance(event, MaintenanceWindow):
+        raise _misplaced(event, "enms.maintenance")
+    return event
 
 
 def registry_key(machine_id: str, model_type: str, version: int | None = None) -> str:

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 import msgspec
 
 from schemas.jsondepth import MAX_DEPTH, too_deep
 from schemas.machines import machine_by_id
+from schemas.types import TZDateTime
 
-TZDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
 
 #: Longest reason text kept (reasons go into 422 bodies and dead letters).
@@ -148,8 +147,10 @@ def decode_reading(raw: bytes | bytearray | memoryview | str | None, *,
     """
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
+    elif isinstance(raw, memoryview):
+        raw = raw.tobytes()
     if raw is None or not raw:
-        decode_record(_decoder, raw, "a reading")  # raises: the same words for every record
+        raise _missing(raw, "a reading")  # the same words for every record
     if max_bytes is not None and len(raw) > max_bytes:
         msg = f"a record of {len(raw)} bytes; a reading is at most {max_bytes} bytes"
         raise InvalidRecord(msg)
@@ -174,12 +175,8 @@ def decode_reading(raw: bytes | bytearray | memoryview | str | None, *,
 def decode_record(decoder: msgspec.json.Decoder[Any], raw: bytes | None, what: str) -> Any:
     """Decode a record of any type strictly; raise `InvalidRecord` (never anything else) on
     a null or empty value, deep nesting or a shape that does not fit."""
-    if raw is None:
-        msg = f"null value (a Kafka tombstone); {what} is a JSON object"
-        raise InvalidRecord(msg)
-    if not raw:
-        msg = f"empty value; {what} is a JSON object"
-        raise InvalidRecord(msg)
+    if raw is None or not raw:
+        raise _missing(raw, what)
     _check_depth(bytes(raw))
     try:
         return decoder.decode(raw)
@@ -189,6 +186,13 @@ def decode_record(decoder: msgspec.json.Decoder[Any], raw: bytes | None, what: s
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as e:
         msg = f"malformed JSON: {e}"
         raise InvalidRecord(msg) from e
+
+
+def _missing(raw: object, what: str) -> InvalidRecord:
+    """The error of a null (a Kafka tombstone) or empty value."""
+    if raw is None:
+        return InvalidRecord(f"null value (a Kafka tombstone); {what} is a JSON object")
+    return InvalidRecord(f"empty value; {what} is a JSON object")
 
 
 def _not_utf8(e: UnicodeDecodeError) -> InvalidRecord:

@@ -70,7 +70,7 @@ app = EnmsApp(
 # Every topic carries bytes: records are encoded and decoded by `schemas` (msgspec), so a
 # record that does not decode reaches our code and goes to the dead-letter topic instead of
 # failing inside Faust's codec layer.
-_raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+_raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
         "value_serializer": "raw"}
 readings_topic = app.topic(t.READINGS, partitions=settings.readings_partitions, **_raw)
 dlq_topic = app.topic(t.READINGS_DLQ, partitions=1, **_raw)

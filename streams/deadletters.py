@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import faust
 
@@ -48,14 +49,12 @@ class DeadLetterSink:
         self._logged = 0
         self._window = 0.0
 
-    def of(self, event: faust.types.EventT, reason: str, field: str) -> DeadLetter:
+    def of(self, event: faust.types.EventT[Any], reason: str, field: str) -> DeadLetter:
         """The dead letter of the message of ``event``."""
         msg = event.message
-        key, value = msg.key, msg.value
         return DeadLetter.of(
             topic=msg.topic, partition=msg.partition, offset=msg.offset,
-            key=key if key is None or isinstance(key, bytes) else str(key).encode(),
-            value=value if value is None or isinstance(value, bytes) else bytes(value),
+            key=_as_bytes(msg.key), value=_as_bytes(msg.value),
             reason=reason, field=field, failed_at=datetime.now(UTC),
             max_bytes=self.max_value_bytes)
 
@@ -104,3 +103,13 @@ class DeadLetterSink:
             if self._logged <= LOG_EACH:
                 log.warning("dead letter %s[%s]@%s: %s (%s)", d.source_topic,
                             d.source_partition, d.source_offset, d.reason, d.field)
+
+
+def _as_bytes(x: object) -> bytes | None:
+    """A message's key or value as bytes. Faust types them as bytes, and the raw topics hand
+    over exactly that (or None); anything else (a buffer, a test's str) is converted."""
+    if x is None or isinstance(x, bytes):
+        return x
+    if isinstance(x, bytearray | memoryview):
+        return bytes(x)
+    return str(x).encode()

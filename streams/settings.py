@@ -8,7 +8,6 @@ documented defaults (README, "Settings").
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -127,7 +126,7 @@ class Settings:
             if key not in env:
                 continue
             raw = env[key]
-            kind = type(f.default)
+            kind: type[Any] = type(f.default)
             try:
                 values[f.name] = kind(raw) if kind is not bool else raw.lower() in {
                     "1", "true", "yes", "on"}
@@ -142,7 +141,3 @@ class Settings:
                       energy_tolerance=self.energy_tolerance,
                       max_throughput_units_per_hour=self.max_throughput_units_per_hour,
                       max_production_count=self.max_production_count)
-
-    def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (tests, CLI flags)."""
-        return dataclasses.replace(self, **changes)

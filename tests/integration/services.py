@@ -33,7 +33,7 @@ class ProcessExited(AssertionError):
     """A process a test waits on has died: no point waiting for the deadline."""
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):  # type: ignore[no-untyped-def]
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
     """Poll ``predicate`` until it returns a truthy value; fail with ``what`` at the deadline."""
     deadline = time.monotonic() + timeout
     last: object = None
@@ -79,8 +79,11 @@ def redis_server(run_dir: Path) -> Iterator[str]:
          "--appendonly", "no", "--dir", str(run_dir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_until(lambda: socket.create_connection(("127.0.0.1", port), 0.5).close() or True,
-                   20, "redis-server")
+        def accepts() -> bool:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return True
+
+        wait_until(accepts, 20, "redis-server")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         stop_process(proc)
