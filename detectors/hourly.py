@@ -1,8 +1,9 @@
 """Hourly energy per machine: readings in, one `EnergyHourly` per machine-hour out.
 
 Pure and deterministic: hours are UTC buckets of the readings' own timestamps (event time),
-never the wall clock. `HourlyAggregator` follows one machine and pickles, so a Faust table can
-hold it; `hourly_records` runs many machines over a finite stream (replay, tests, benchmarks).
+never the wall clock. `HourlyAggregator` follows one machine and its state is data
+(`HourlyAggregator.state`), so a changelog can hold it; `hourly_records` runs many machines
+over a finite stream (replay, tests, benchmarks).
 
 What a record holds
 -------------------
@@ -26,6 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from detectors.base import MAX_VALUE
+from detectors.state import HourState
 from schemas.energy import EnergyHourly
 from schemas.machines import machine_by_id
 from schemas.readings import Reading
@@ -91,33 +93,32 @@ class HourlyAggregator:
             raise ValueError(msg)
         self.machine_id = machine_id
         self.interval_s = interval_s
-        self._hour: datetime | None = None
-        #: Readings not counted because a sum would have overflowed (values near 1e308).
-        self.refused = 0
-        self._reset()
 
-    def _reset(self) -> None:
-        self._n = 0
-        self._energy = 0.0
-        self._power_sum = 0.0
-        self._power_max = 0.0
-        self._production: float | None = None
-        self._sums: dict[str, float] = {}
-        self._counts: dict[str, int] = {}
+    _s: HourState | None = None  # built on first use
 
-    def _record(self) -> EnergyHourly:
-        assert self._hour is not None  # noqa: S101 - only called with an open hour
-        means = {k: self._sums[k] / self._counts[k] for k in self._sums}
+    def _state(self) -> HourState:
+        s = self._s
+        if s is None:
+            s = self._s = HourState()
+        return s
+
+    @property
+    def refused(self) -> int:
+        """Readings not counted because a sum would have overflowed (values near 1e308)."""
+        return self._state().refused
+
+    def _record(self, s: HourState, hour: datetime) -> EnergyHourly:
+        means = {k: s.sums[k] / s.counts[k] for k in s.sums}
         expected = 3600.0 / self.interval_s
         return EnergyHourly(
             machine_id=self.machine_id,
-            hour_start=self._hour,
-            energy_kwh=self._energy,
-            readings=self._n,
-            coverage=min(1.0, self._n / expected),
-            mean_power_kw=self._power_sum / self._n,
-            max_power_kw=self._power_max,
-            production_count=self._production,
+            hour_start=hour,
+            energy_kwh=s.energy,
+            readings=s.n,
+            coverage=min(1.0, s.n / expected),
+            mean_power_kw=s.power_sum / s.n,
+            max_power_kw=s.power_max,
+            production_count=s.production,
             throughput_units_per_hour=means.get("throughput_units_per_hour"),
             outdoor_temp_c=means.get("outdoor_temp_c"),
             machine_temp_c=means.get("machine_temp_c"),
@@ -134,38 +135,46 @@ class HourlyAggregator:
             msg = (f"reading of machine {reading.machine_id!r} added to the aggregator of "
                    f"{self.machine_id!r}")
             raise ValueError(msg)
+        s = self._state()
         if too_large(reading):  # would overflow a sum; an inf kWh hour fails every retrain
-            self.refused += 1
+            s.refused += 1
             return None
         hour = hour_of(reading.timestamp)
         out: EnergyHourly | None = None
-        if self._hour is None:
-            self._hour = hour
-        elif hour > self._hour:
-            out = self._record()
-            self._hour = hour
-            self._reset()
-        self._n += 1
-        self._energy += reading.energy_kwh
-        self._power_sum += reading.power_kw
-        self._power_max = max(self._power_max, reading.power_kw)
+        if s.hour is None:
+            s.hour = hour
+        elif hour > s.hour:
+            out = self._record(s, s.hour)
+            s = self._s = HourState(hour=hour, refused=s.refused)
+        s.n += 1
+        s.energy += reading.energy_kwh
+        s.power_sum += reading.power_kw
+        s.power_max = max(s.power_max, reading.power_kw)
         if reading.production_count is not None:
-            self._production = (self._production or 0.0) + reading.production_count
+            s.production = (s.production or 0.0) + reading.production_count
         for name in _MEAN_DRIVERS:
             v = getattr(reading, name)
             if v is not None:
-                self._sums[name] = self._sums.get(name, 0.0) + v
-                self._counts[name] = self._counts.get(name, 0) + 1
+                s.sums[name] = s.sums.get(name, 0.0) + v
+                s.counts[name] = s.counts.get(name, 0) + 1
         return out
 
     def flush(self) -> EnergyHourly | None:
         """Return the open hour's record (None if there is none) and start empty."""
-        if self._hour is None:
+        s = self._state()
+        if s.hour is None:
             return None
-        out = self._record()
-        self._hour = None
-        self._reset()
+        out = self._record(s, s.hour)
+        self._s = HourState(refused=s.refused)
         return out
+
+    def state(self) -> HourState:
+        """The open hour's sums as data (the live struct: encode it, do not keep it)."""
+        return self._state()
+
+    def load(self, state: HourState) -> None:
+        """Take the state `state` gave."""
+        self._s = state
 
     def __repr__(self) -> str:
         return f"HourlyAggregator(machine_id={self.machine_id!r}, interval_s={self.interval_s!r})"
@@ -213,7 +222,7 @@ def hourly_records(
     Examples
     --------
     >>> from datetime import timedelta
-    >>> from streams.simulator import generate
+    >>> from simulation import generate
     >>> sim = generate(start=datetime(2026, 1, 5, 8, tzinfo=UTC),
     ...                duration=timedelta(hours=2), anomalies=False)
     >>> recs = list(hourly_records(sim.readings, sim.intervals))

@@ -136,7 +136,11 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     if args.bench in {"nab", "skab"}:
         from evaluation import benchmarks
 
-        argv = [args.bench, "--data", args.data or f"../shared/data/{args.bench}"]
+        if args.data is None:
+            print(f"enms evaluate {args.bench}: --data must name the {args.bench.upper()} data "
+                  "folder (see the README's Detection section)", file=sys.stderr)
+            return 2
+        argv = [args.bench, "--data", args.data]
         if args.out:
             argv += ["--out", args.out]
         return benchmarks.main(argv)
@@ -216,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.set_defaults(fn=cmd_seed_history)
     ev = sub.add_parser("evaluate", help="score detectors on NAB, SKAB or simulated anomalies")
     ev.add_argument("bench", choices=("nab", "skab", "simulator"))
-    ev.add_argument("--data", default=None, help="data folder (nab, skab)")
+    ev.add_argument("--data", default=None, help="data folder (nab, skab; required for them)")
     ev.add_argument("--out", default=None, help="report folder (default reports/<bench>)")
     ev.add_argument("--days", type=float, default=8.0, help="simulated days (simulator)")
     ev.add_argument("--clean-days", type=float, default=8.0,

@@ -1,4 +1,4 @@
-"""The NAB scorer against the spec (/work/shared/docs/NAB-SCORING.md), with hand arithmetic."""
+"""The NAB scorer against the spec (the rules of numenta/NAB's scorer), with hand arithmetic."""
 
 from __future__ import annotations
 
