@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import faust
 
 from detectors.scoring import MachineScorer, Output, ScoringConfig
+from detectors.state import ScorerState, StateMismatch
 from schemas.energy import EnergyHourly
 from schemas.events import DeadLetter, SystemAlert, TrainCommand, encode, stable_event_id
 from schemas.plausibility import check_plausible
@@ -40,22 +41,35 @@ _last_checkpoint: dict[str, float] = {}
 
 
 def _scorer(machine_id: str) -> MachineScorer:
-    """The machine's scorer from the table (a new one for a machine first seen), with
-    today's configuration, active baseline and maintenance window."""
-    key = machine_id.encode()
-    scorer = scorers.get(key)
-    if scorer is None or not scorer.usable_with(CONFIG):
-        if scorer is not None:  # restored from an older version or another detector
-            log.warning("%s: detector state from another version; starting it afresh",
-                        machine_id)
-        scorer = scorers[key] = MachineScorer(machine_id, CONFIG)
-        # Stagger the machines' checkpoints over the interval (pickling one takes ~5 ms):
-        # all falling due in one batch would stall it.
-        offset = (zlib.crc32(key) % 1000) / 1000 * settings.checkpoint_interval_s
-        _last_checkpoint[machine_id] = time.monotonic() - offset
-    scorer.config = CONFIG  # a restored scorer takes today's thresholds
+    """The machine's scorer from the table (rebuilt from its state after a recovery, new
+    for a machine first seen), with the active baseline and maintenance window."""
+    value = scorers.get(machine_id.encode())
+    scorer = value if isinstance(value, MachineScorer) else _restore(machine_id, value)
     scorer.set_baseline(registry_view.registry.active_model(machine_id))
     scorer.maintenance = maintenance_view.maintenance.window(machine_id)
+    return scorer
+
+
+def _restore(machine_id: str, state: ScorerState | None) -> MachineScorer:
+    """The scorer ``state`` describes, with today's configuration; a new one when there is
+    no state or it does not fit (another detector, another machine)."""
+    key = machine_id.encode()
+    if state is not None:
+        try:
+            if state.machine_id != machine_id:
+                msg = f"the state of {state.machine_id!r}"
+                raise StateMismatch(msg)
+            scorer = scorers.data[key] = MachineScorer.from_state(state, CONFIG)
+            return scorer  # the changelog holds this state already: nothing to write
+        except StateMismatch as e:
+            log.warning("%s: the stored scorer state does not fit (%s); starting it afresh",
+                        machine_id, e)
+    scorer = scorers[key] = MachineScorer(machine_id, CONFIG)
+    # Stagger the machines' checkpoints over the interval (encoding one takes about a
+    # millisecond, the HalfSpaceTrees' masses more): all falling due in one batch would
+    # stall it.
+    offset = (zlib.crc32(key) % 1000) / 1000 * settings.checkpoint_interval_s
+    _last_checkpoint[machine_id] = time.monotonic() - offset
     return scorer
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from detectors.state import CusumState
+
 
 class TabularCusum:
     """Two-sided tabular CUSUM (Montgomery) on standardised residuals.
@@ -31,24 +33,57 @@ class TabularCusum:
     def __init__(self, k: float = 0.5, h: float = 5.0) -> None:
         self.k = k
         self.h = h
-        self.reset()
+
+    _s: CusumState | None = None  # built on first use
+
+    def _state(self) -> CusumState:
+        s = self._s
+        if s is None:
+            s = self._s = CusumState()
+        return s
+
+    @property
+    def s_hi(self) -> float:
+        """The upper sum ``S⁺``."""
+        return self._state().s_hi
+
+    @property
+    def s_lo(self) -> float:
+        """The lower sum ``S⁻``."""
+        return self._state().s_lo
+
+    @property
+    def n(self) -> int:
+        """Residuals added since the last reset."""
+        return self._state().n
+
+    @property
+    def direction(self) -> str | None:
+        """``up`` or ``down`` after an alarm, else None."""
+        return self._state().direction
 
     def reset(self) -> None:
         """Start again (after an alarm, or for a new model)."""
-        self.s_hi = 0.0
-        self.s_lo = 0.0
-        self.n = 0
-        self.direction: str | None = None
+        self._s = CusumState()
 
     def update(self, z: float) -> bool:
         """Add one standardised residual; True on an alarm."""
-        self.n += 1
-        self.s_hi = max(0.0, self.s_hi + z - self.k)
-        self.s_lo = max(0.0, self.s_lo - z - self.k)
-        if self.s_hi > self.h:
-            self.direction = "up"
+        s = self._state()
+        s.n += 1
+        s.s_hi = max(0.0, s.s_hi + z - self.k)
+        s.s_lo = max(0.0, s.s_lo - z - self.k)
+        if s.s_hi > self.h:
+            s.direction = "up"
             return True
-        if self.s_lo > self.h:
-            self.direction = "down"
+        if s.s_lo > self.h:
+            s.direction = "down"
             return True
         return False
+
+    def state(self) -> CusumState:
+        """The sums as data (the live struct: encode it, do not keep it)."""
+        return self._state()
+
+    def load(self, state: CusumState) -> None:
+        """Take the state `state` gave."""
+        self._s = state

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from detectors.state import EpisodesState
 from schemas.events import AnomalyDetected, AnomalyEpisode, stable_event_id
 
 _RANK = {"normal": 0, "warning": 1, "critical": 2}
@@ -41,7 +42,27 @@ class EpisodeTracker:
     def __init__(self, gap: timedelta = timedelta(minutes=15), update_every: int = 10) -> None:
         self.gap = gap
         self.update_every = update_every
-        self.open: dict[str, AnomalyEpisode] = {}
+
+    _s: EpisodesState | None = None  # built on first use
+
+    def _state(self) -> EpisodesState:
+        s = self._s
+        if s is None:
+            s = self._s = EpisodesState()
+        return s
+
+    @property
+    def open(self) -> dict[str, AnomalyEpisode]:
+        """The open episode of each anomaly type."""
+        return self._state().open
+
+    def state(self) -> EpisodesState:
+        """The open episodes as data (the live struct: encode it, do not keep it)."""
+        return self._state()
+
+    def load(self, state: EpisodesState) -> None:
+        """Take the state `state` gave."""
+        self._s = state
 
     def _event(self, ep: AnomalyEpisode, status: str, at: datetime, **changes: object) -> AnomalyEpisode:
         fields = {f: getattr(ep, f) for f in ep.__struct_fields__}

@@ -7,13 +7,27 @@ All follow `detectors.base.AnomalyDetector`: scores in [0, 1], high = anomalous.
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from river import anomaly
 
 from detectors.base import MAX_VALUE, AnomalyDetector, Features
+from detectors.state import (
+    DetectorState,
+    ExpectedPowerState,
+    ExplainedState,
+    HSTState,
+    ResidualState,
+    StateMismatch,
+    ZScoreState,
+)
+
+Vector = npt.NDArray[np.float64]
 
 
 class HalfSpaceTreesDetector(AnomalyDetector):
@@ -60,15 +74,16 @@ class HalfSpaceTreesDetector(AnomalyDetector):
         self.window_size = window_size
         self.seed = seed
 
+    _hst: anomaly.HalfSpaceTrees | None = None  # River's model, built on first use
+
     @property
     def _model(self) -> anomaly.HalfSpaceTrees:
-        model = self.__dict__.get("_hst")
+        model = self._hst
         if model is None:
-            model = anomaly.HalfSpaceTrees(
+            model = self._hst = anomaly.HalfSpaceTrees(
                 n_trees=self.n_trees, height=self.height, window_size=self.window_size,
                 seed=self.seed,
             )
-            self.__dict__["_hst"] = model
         return model
 
     def _scale(self, x: Features) -> dict[str, float]:
@@ -80,11 +95,74 @@ class HalfSpaceTreesDetector(AnomalyDetector):
             out[name] = min(1.0, max(0.0, (v - lo) / (hi - lo)))
         return out
 
-    def learn_one(self, x: Features) -> None:  # noqa: D102
-        self._model.learn_one(self._scale(x))
+    def learn_one(self, x: Features) -> None:
+        """Learn one observation (scaled into its limits)."""
+        self._model.learn_one(self._scale(x))  # type: ignore[no-untyped-call]  # River is untyped here
 
-    def score_one(self, x: Features) -> float:  # noqa: D102
-        return float(self._model.score_one(self._scale(x)))
+    def score_one(self, x: Features) -> float:
+        """Anomaly score in [0, 1] (0 until the first reference window is full)."""
+        return float(self._model.score_one(self._scale(x)))  # type: ignore[no-untyped-call]  # River
+
+    def state(self) -> HSTState:
+        """The detector's state as data: River's node masses (`detectors.state.HSTState`).
+
+        Examples
+        --------
+        >>> det = HalfSpaceTreesDetector(limits={"p": (0.0, 100.0)}, n_trees=2, height=2,
+        ...                              window_size=3, seed=1)
+        >>> for i in range(4):
+        ...     det.learn_one({"p": 40.0 + i})
+        >>> s = det.state()
+        >>> s.features, s.counter, s.first_window, len(s.l_mass)  # 2 trees of 7 nodes
+        (['p'], 1, False, 14)
+        >>> clone = HalfSpaceTreesDetector(limits={"p": (0.0, 100.0)}, n_trees=2, height=2,
+        ...                                window_size=3, seed=1)
+        >>> clone.load(s)
+        >>> clone.score_one({"p": 90.0}) == det.score_one({"p": 90.0})
+        True
+        """
+        m = self._model
+        nodes = [node for tree in m.trees for node in tree.iter_dfs()]
+        return HSTState(
+            n_trees=self.n_trees, height=self.height, window_size=self.window_size,
+            seed=self.seed, features=sorted(m.limits), check=_thresholds_crc(nodes),
+            counter=m.counter, first_window=m._first_window,
+            l_mass=[node.l_mass for node in nodes], r_mass=[node.r_mass for node in nodes])
+
+    def load(self, state: HSTState | ZScoreState) -> None:
+        """Take a state from `state` (of a detector with the same parameters).
+
+        River builds the trees again from the seed; `StateMismatch` when the state is of
+        another detector, other parameters, or trees this River does not build.
+        """
+        params = (self.n_trees, self.height, self.window_size, self.seed)
+        if not isinstance(state, HSTState) or params != (
+                state.n_trees, state.height, state.window_size, state.seed):
+            msg = f"{_name(state)} does not fit {self!r}"
+            raise StateMismatch(msg)
+        self._hst = None
+        m = self._model
+        if state.features:  # the trees exist: build them as River did, on those features
+            m.learn_one(dict.fromkeys(state.features, 0.0))  # type: ignore[no-untyped-call]  # River
+        nodes = [node for tree in m.trees for node in tree.iter_dfs()]
+        if (len(nodes) != len(state.l_mass) or len(nodes) != len(state.r_mass)
+                or _thresholds_crc(nodes) != state.check):
+            msg = "the stored masses are not of the trees this River builds from the seed"
+            raise StateMismatch(msg)
+        for node, left, right in zip(nodes, state.l_mass, state.r_mass, strict=True):
+            node.l_mass, node.r_mass = left, right
+        m.counter = state.counter
+        m._first_window = state.first_window
+
+
+def _thresholds_crc(nodes: list[object]) -> int:
+    """CRC-32 of the split thresholds, in node order (0 before the trees exist)."""
+    thresholds = [float(t) for node in nodes if (t := getattr(node, "threshold", None)) is not None]
+    return zlib.crc32(struct.pack(f"<{len(thresholds)}d", *thresholds)) if thresholds else 0
+
+
+def _name(state: object) -> str:
+    return f"a {type(state).__name__}"
 
 
 class RobustZScore(AnomalyDetector):
@@ -122,41 +200,62 @@ class RobustZScore(AnomalyDetector):
         self.scale = scale
         self.min_mad = min_mad
 
-    def _state(self) -> list[float]:
-        # [n, mean, mad]; a list so that pickling is trivial.
-        return self.__dict__.setdefault("_s", [0.0, 0.0, 0.0])  # type: ignore[no-any-return]
+    _s: ZScoreState | None = None  # built on first use
+
+    def _state(self) -> ZScoreState:
+        s = self._s
+        if s is None:
+            s = self._s = ZScoreState()
+        return s
 
     def z(self, x: Features) -> float:
         """Signed deviation of ``x`` from the mean, in robust standard deviations."""
-        n, mean, mad = self._state()
+        s = self._state()
         v = x.get(self.feature)
-        if v is None or n == 0:
+        if v is None or s.n == 0:
             return 0.0
-        sigma = 1.2533 * max(mad, self.min_mad)  # mean abs deviation -> sigma (Gaussian)
-        return (v - mean) / sigma
+        sigma = 1.2533 * max(s.mad, self.min_mad)  # mean abs deviation -> sigma (Gaussian)
+        return (v - s.mean) / sigma
 
-    def expected(self) -> float | None:
-        """The current mean, or None before any data."""
-        n, mean, _ = self._state()
-        return mean if n else None
-
-    def learn_one(self, x: Features) -> None:  # noqa: D102
+    def learn_one(self, x: Features) -> None:
+        """Learn one value (a NaN, or a value past `MAX_VALUE`, is left out)."""
         v = x.get(self.feature)
-        if v is None or not math.isfinite(v) or abs(v) > 1e150:  # its square must stay finite
+        if v is None or not math.isfinite(v) or abs(v) > MAX_VALUE:  # its square must stay finite
             return
         s = self._state()
-        n, mean, mad = s
+        n, mean, mad = s.n, s.mean, s.mad
         if n == 0:
-            s[:] = [1.0, v, 0.0]
+            s.n, s.mean, s.mad = 1.0, v, 0.0
             return
         # Early on weigh like a plain mean, later like an EW mean with the given half-life.
         alpha = max(1.0 - 0.5 ** (1.0 / self.half_life), 1.0 / (n + 1.0))
         mad += alpha * (abs(v - mean) - mad)
         mean += alpha * (v - mean)
-        s[:] = [n + 1.0, mean, mad]
+        s.n, s.mean, s.mad = n + 1.0, mean, mad
 
-    def score_one(self, x: Features) -> float:  # noqa: D102
+    def score_one(self, x: Features) -> float:
+        """``tanh(|z| / scale)``."""
         return math.tanh(abs(self.z(x)) / self.scale)
+
+    def state(self) -> ZScoreState:
+        """The detector's state as data (the live struct: encode it, do not keep it).
+
+        Examples
+        --------
+        >>> det = RobustZScore("v")
+        >>> for v in (1.0, 2.0, 3.0):
+        ...     det.learn_one({"v": v})
+        >>> det.state()
+        ZScoreState(n=3.0, mean=2.0, mad=0.833...)
+        """
+        return self._state()
+
+    def load(self, state: HSTState | ZScoreState) -> None:
+        """Take the state `state` gave (`StateMismatch` for another detector's)."""
+        if not isinstance(state, ZScoreState):
+            msg = f"{_name(state)} does not fit {self!r}"
+            raise StateMismatch(msg)
+        self._s = state
 
 
 #: Balance points (deg C) of the heating and cooling hinge terms. A machine's own balance
@@ -248,31 +347,31 @@ class ExpectedPower:
         return [1.0, u, *(max(0.0, b - t) for b in HEAT_BALANCES_C),
                 *(max(0.0, t - b) for b in COOL_BALANCES_C)]
 
-    def _state(self) -> dict[str, Any]:
-        s = self.__dict__.get("_s")
+    _s: _Fit | None = None  # built on first use
+
+    def _state(self) -> _Fit:
+        s = self._s
         if s is None:
             d = len(TERMS)
-            s = {"A": np.zeros((d, d)), "b": np.zeros(d), "theta": np.zeros(d),
-                 "inv": np.eye(d) * 1e6, "n": 0, "mad": 0.0, "t": None, "t_solved": None,
-                 "since": 0}
-            self.__dict__["_s"] = s
+            s = self._s = _Fit(A=np.zeros((d, d)), b=np.zeros(d), theta=np.zeros(d),
+                               inv=np.eye(d) * 1e6)
         return s
 
     def predict(self, x: Features) -> float:
         """Expected power for these drivers (0 before any data; never below 0)."""
-        return max(0.0, float(np.dot(self._state()["theta"], self.features(x))))
+        return max(0.0, float(np.dot(self._state().theta, self.features(x))))
 
     def contributions(self, x: Features) -> dict[str, float]:
         """The expected power split by term (kW), largest terms first; zero terms left out."""
         parts: dict[str, float] = {}
-        for name, c in zip(TERMS, self._state()["theta"] * self.features(x), strict=True):
+        for name, c in zip(TERMS, self._state().theta * self.features(x), strict=True):
             parts[name] = parts.get(name, 0.0) + float(c)
         return dict(sorted(((k, v) for k, v in parts.items() if abs(v) > 1e-9),
                            key=lambda kv: -abs(kv[1])))
 
-    def _q(self, phi: np.ndarray) -> float:
+    def _q(self, phi: Vector) -> float:
         """``φᵀ A⁻¹ φ`` at the last solve: about 1 / (readings seen like this one)."""
-        return float(phi @ self._state()["inv"] @ phi)
+        return float(phi @ self._state().inv @ phi)
 
     def leverage(self, x: Features) -> float:
         """In [0, 1): near 1 where the model has no data (a new operating state)."""
@@ -286,18 +385,15 @@ class ExpectedPower:
     def z_of(self, y: float, expected: float) -> float:
         """`z` for an already computed ``expected = predict(x)``."""
         s = self._state()
-        if not s["n"]:
+        if not s.n:
             return 0.0
-        sigma = 1.2533 * max(float(s["mad"]), 1e-3)
+        sigma = 1.2533 * max(s.mad, 1e-3)
         return self._relative(y, expected) / sigma
 
     @property
     def refused(self) -> int:
         """Readings not learned because they would have made the model NaN or infinite."""
-        return int(self._state().get("refused", 0))
-
-    def _refuse(self, s: dict[str, Any]) -> None:
-        s["refused"] = int(s.get("refused", 0)) + 1
+        return self._state().refused
 
     def learn_one(self, x: Features, y: float, t: float | None = None, w: float = 1.0) -> None:
         """Add one reading (``t``: its event time in seconds; ``w``: its weight) and update
@@ -312,60 +408,110 @@ class ExpectedPower:
         features = self.features(x)
         if not (-MAX_VALUE < y < MAX_VALUE and 0.0 <= w <= 1.0
                 and all(-MAX_VALUE < v < MAX_VALUE for v in features)):
-            self._refuse(s)
+            s.refused += 1
             return
         phi = np.asarray(features)
-        n = int(s["n"])
-        mad = float(s["mad"])
+        n = s.n
+        mad = float(s.mad)
         if n:
             # At most 5 min per reading: a gap in the data is no evidence about the noise.
-            dt = 30.0 if t is None or s["t"] is None else min(max(0.0, t - s["t"]), 300.0)
+            dt = 30.0 if t is None or s.t is None else min(max(0.0, t - s.t), 300.0)
             alpha = max(1.0 - 0.5 ** (dt / self.scale_half_life_s), 1.0 / (n + 1.0))
-            rel = abs(self._relative(y, float(s["theta"] @ phi)))
+            rel = abs(self._relative(y, float(s.theta @ phi)))
             mad += w * alpha * (rel - mad)
         if not math.isfinite(mad):
-            self._refuse(s)
+            s.refused += 1
             return
-        s["mad"] = mad
-        if t is not None and s["t"] is not None and t > s["t"]:
-            decay = 0.5 ** ((t - s["t"]) / self.half_life_s)
-            s["A"] *= decay
-            s["b"] *= decay
-        s["A"] += w * np.outer(phi, phi)
-        s["b"] += (w * y) * phi
+        s.mad = mad
+        if t is not None and s.t is not None and t > s.t:
+            decay = 0.5 ** ((t - s.t) / self.half_life_s)
+            s.A *= decay
+            s.b *= decay
+        s.A += w * np.outer(phi, phi)
+        s.b += (w * y) * phi
         if t is not None:
-            s["t"] = t if s["t"] is None else max(t, s["t"])
-        s["n"] = n + 1
-        s["since"] += 1
+            s.t = t if s.t is None else max(t, s.t)
+        s.n = n + 1
+        s.since += 1
         new_region = self._q(phi) > 0.05  # drivers the last solve did not know
-        due = (n < 50 or new_region or (t is None and s["since"] >= 50)
-               or (t is not None and (s["t_solved"] is None or t - s["t_solved"] >= self.resolve_s)))
+        due = (n < 50 or new_region or (t is None and s.since >= 50)
+               or (t is not None and (s.t_solved is None or t - s.t_solved >= self.resolve_s)))
         if due:
             self._solve(s, t)
 
     @staticmethod
-    def _solve(s: dict[str, Any], t: float | None) -> None:
+    def _solve(s: _Fit, t: float | None) -> None:
         # A relative ridge: a regressor never seen (a hinge the weather has not reached) keeps
         # θ = 0 and a huge leverage; collinear hinges stay solvable.
         # The leverage uses the bare data (a tiny ridge): the split-deciding ridge is a prior,
         # and counting it as data would call a temperature past a kink well known.
-        a, diag = s["A"], np.diag(s["A"])
+        a, diag = s.A, np.diag(s.A)
         try:
-            theta = np.linalg.solve(a + np.diag(_RIDGE * diag + 1e-9), s["b"])
+            theta = np.linalg.solve(a + np.diag(_RIDGE * diag + 1e-9), s.b)
             inv = np.linalg.inv(a + np.diag(1e-7 * diag + 1e-9))
         except np.linalg.LinAlgError:
-            theta = inv = None
-        if theta is not None and np.isfinite(theta).all() and np.isfinite(inv).all():
-            s["theta"], s["inv"] = theta, inv  # else keep the last good solve
-        s["t_solved"] = s["t"] if t is not None else None
-        s["since"] = 0
+            pass  # keep the last good solve
+        else:
+            if np.isfinite(theta).all() and np.isfinite(inv).all():
+                s.theta, s.inv = theta, inv  # else keep the last good solve
+        s.t_solved = s.t if t is not None else None
+        s.since = 0
 
     def forget(self, keep: float = 0.01) -> None:
         """Keep only ``keep`` of the memory: a lasting change becomes the new normal quickly."""
         s = self._state()
-        s["A"] *= keep
-        s["b"] *= keep
-        s["t_solved"] = None  # solve again at the next reading
+        s.A *= keep
+        s.b *= keep
+        s.t_solved = None  # solve again at the next reading
+
+    def state(self) -> ExpectedPowerState:
+        """The model's state as data: matrices row by row as lists of floats (exact).
+
+        Examples
+        --------
+        >>> m = ExpectedPower()
+        >>> m.learn_one({"throughput_units_per_hour": 10.0}, 7.0, t=0.0)
+        >>> s = m.state()
+        >>> len(s.a), s.n, s.t
+        (64, 1, 0.0)
+        >>> clone = ExpectedPower()
+        >>> clone.load(s)
+        >>> clone.predict({"throughput_units_per_hour": 10.0}) == m.predict(
+        ...     {"throughput_units_per_hour": 10.0})
+        True
+        """
+        s = self._state()
+        return ExpectedPowerState(
+            a=s.A.ravel().tolist(), b=s.b.tolist(), theta=s.theta.tolist(),
+            inv=s.inv.ravel().tolist(), n=s.n, mad=s.mad, t=s.t, t_solved=s.t_solved,
+            since=s.since, refused=s.refused)
+
+    def load(self, state: ExpectedPowerState) -> None:
+        """Take the state `state` gave (`StateMismatch` when its sizes are not this model's)."""
+        d = len(TERMS)
+        if not (len(state.a) == len(state.inv) == d * d and len(state.b) == len(state.theta) == d):
+            msg = f"an expected-power state of another size (this model has {d} terms)"
+            raise StateMismatch(msg)
+        self._s = _Fit(
+            A=np.array(state.a).reshape(d, d), b=np.array(state.b), theta=np.array(state.theta),
+            inv=np.array(state.inv).reshape(d, d), n=state.n, mad=state.mad, t=state.t,
+            t_solved=state.t_solved, since=state.since, refused=state.refused)
+
+
+@dataclass(slots=True)
+class _Fit:
+    """`ExpectedPower`'s sums and last solve (`ExpectedPowerState` as arrays)."""
+
+    A: Vector  # the matrix of the normal equations
+    b: Vector
+    theta: Vector
+    inv: Vector
+    n: int = 0
+    mad: float = 0.0
+    t: float | None = None
+    t_solved: float | None = None
+    since: int = 0
+    refused: int = 0
 
 
 class ResidualDetector(AnomalyDetector):
@@ -408,13 +554,15 @@ class ResidualDetector(AnomalyDetector):
         self.z90 = z90
         self.floor = floor
 
+    _model: ExpectedPower | None = None  # built on first use
+
     @property
     def model(self) -> ExpectedPower:
         """The expected-power model behind the score."""
-        model = self.__dict__.get("_model")
+        model = self._model
         if model is None:
-            model = self.__dict__["_model"] = ExpectedPower(floor=self.floor)
-        return model  # type: ignore[no-any-return]
+            model = self._model = ExpectedPower(floor=self.floor)
+        return model
 
     def z(self, x: Features) -> float:
         """Signed residual of the target in robust σ (0 when the target is missing)."""
@@ -427,5 +575,83 @@ class ResidualDetector(AnomalyDetector):
         if y is not None:
             self.model.learn_one(x, y, x.get("t"), w)
 
-    def score_one(self, x: Features) -> float:  # noqa: D102
+    def score_one(self, x: Features) -> float:
+        """``tanh(|z| · atanh(0.9) / z90)``."""
         return math.tanh(abs(self.z(x)) * math.atanh(0.9) / self.z90)
+
+    def state(self) -> ResidualState:
+        """The detector's state as data: its model's (`ExpectedPower.state`)."""
+        return ResidualState(model=self.model.state())
+
+    def load(self, state: DetectorState) -> None:
+        """Take the state `state` gave (`StateMismatch` for another detector's)."""
+        if not isinstance(state, ResidualState):
+            msg = f"{_name(state)} does not fit {self!r}"
+            raise StateMismatch(msg)
+        self.model.load(state.model)
+
+
+class Explained(AnomalyDetector):
+    """A detector with an expected-power model beside it, which explains what it scores.
+
+    The detector scores; the model (`ExpectedPower`) gives the power expected for the
+    drivers, the residual z and the explanation. ``learn_one(x, w)`` teaches the model with
+    weight ``w`` and the detector in full (HalfSpaceTrees and the z-score take no weight).
+    `ResidualDetector` needs no such companion: its model is what it scores.
+
+    Parameters
+    ----------
+    detector
+        The detector that scores (`HalfSpaceTreesDetector` or `RobustZScore`).
+    target
+        The feature the model predicts.
+    floor
+        Passed to `ExpectedPower` (kW; a few % of rated power).
+
+    Examples
+    --------
+    >>> det = Explained(RobustZScore("power_kw"), floor=1.0)
+    >>> for i in range(100):
+    ...     det.learn_one({"power_kw": 10.0 + 0.1 * (i % 3), "t": 30.0 * i})
+    >>> round(det.model.predict({}), 1), det.score_one({"power_kw": 30.0}) > 0.9
+    (10.1, True)
+    """
+
+    def __init__(self, detector: HalfSpaceTreesDetector | RobustZScore,
+                 target: str = "power_kw", floor: float = 1.0) -> None:
+        self.detector = detector
+        self.target = target
+        self.floor = floor
+
+    _model: ExpectedPower | None = None  # built on first use
+
+    @property
+    def model(self) -> ExpectedPower:
+        """The expected-power model beside the detector."""
+        model = self._model
+        if model is None:
+            model = self._model = ExpectedPower(floor=self.floor)
+        return model
+
+    def learn_one(self, x: Features, w: float = 1.0) -> None:
+        """Teach the detector ``x`` and the model ``x`` with weight ``w``."""
+        self.detector.learn_one(x)
+        y = x.get(self.target)
+        if y is not None:
+            self.model.learn_one(x, y, x.get("t"), w)
+
+    def score_one(self, x: Features) -> float:
+        """The detector's score."""
+        return self.detector.score_one(x)
+
+    def state(self) -> ExplainedState:
+        """The detector's and the model's state as data."""
+        return ExplainedState(detector=self.detector.state(), model=self.model.state())
+
+    def load(self, state: DetectorState) -> None:
+        """Take the state `state` gave (`StateMismatch` for another detector's)."""
+        if not isinstance(state, ExplainedState):
+            msg = f"{_name(state)} does not fit {self!r}"
+            raise StateMismatch(msg)
+        self.detector.load(state.detector)
+        self.model.load(state.model)

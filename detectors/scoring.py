@@ -2,6 +2,15 @@
 
 `MachineScorer.step` is deterministic and does no I/O: the Faust agent, replay and the
 benchmarks all call it the same way. Time comes from the reading, never the wall clock.
+
+The step is a pipeline of small parts, each with its own state as data
+(`detectors.state`): which readings are new (`detectors.ordering.ReadingOrder`), the metric
+interval, hourly energy and live baseline (`detectors.metrics.Metrics`), alert episodes
+(`detectors.episodes.EpisodeTracker`), the detector and the expected-power model that
+explains it (`detectors.online`), the sustained-deviation test
+(`detectors.sustained.SustainedDeviation`), the stuck meter (`detectors.stuck.StuckMeter`),
+the run of flagged readings (`detectors.runs.RunTracker`), and what a flagged reading is
+(`detectors.classify`).
 """
 
 from __future__ import annotations
@@ -13,37 +22,35 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from detectors import baseline as bl
-from detectors.base import DETECTORS, AnomalyDetector
-from detectors.drift import TabularCusum
+from detectors.base import DETECTORS
+from detectors.classify import classify, learning_weight, producing, severity_of
 from detectors.episodes import EpisodeTracker
-from detectors.hourly import HourlyAggregator, too_large
+from detectors.hourly import too_large
+from detectors.metrics import METRIC, Metrics
 from detectors.online import (
     ExpectedPower,
+    Explained,
     HalfSpaceTreesDetector,
     ResidualDetector,
     RobustZScore,
 )
 from detectors.ordering import LateReading, ReadingOrder
+from detectors.runs import RunTracker
+from detectors.state import ScorerState, StateMismatch
+from detectors.stuck import StuckMeter
+from detectors.sustained import SustainedDeviation
 from schemas.energy import BaselineModel, EnergyHourly
-from schemas.events import (
-    AnomalyDetected,
-    Event,
-    MaintenanceWindow,
-    MetricUpdated,
-    SystemAlert,
-    stable_event_id,
-)
+from schemas.events import AnomalyDetected, Event, MaintenanceWindow, stable_event_id
 from schemas.machines import Machine, machine_by_id
 from schemas.readings import Reading
 
+__all__ = ["METRIC", "MachineScorer", "Observer", "Output", "ScoringConfig", "make_detector",
+           "score_stream", "severity_of"]
+
 Output = Event | EnergyHourly
 
-METRIC = "power_kw"
 #: Flagged readings this close together are one run (for energy impact and following).
 _RUN_GAP = timedelta(minutes=5)
-#: A run of point anomalies this long is a `baseline_deviation`, not a string of spikes.
-_LONG_RUN = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,7 +116,8 @@ class ScoringConfig:
     seed: int = 42
 
 
-def make_detector(config: ScoringConfig, machine: Machine) -> AnomalyDetector:
+def make_detector(config: ScoringConfig,
+                  machine: Machine) -> ResidualDetector | HalfSpaceTreesDetector | RobustZScore:
     """Build the configured detector for one machine.
 
     Examples
@@ -134,41 +142,24 @@ def make_detector(config: ScoringConfig, machine: Machine) -> AnomalyDetector:
     raise ValueError(msg)
 
 
-def severity_of(z: float, impact_kwh: float | None = None, rated_kw: float | None = None) -> str:
-    """How bad an anomaly is: how far it deviates, and how much energy it has cost so far.
-
-    ``impact_kwh`` is the energy above (or below) expected over the anomaly's run so far;
-    how long it lasts enters through it. Against the machine's rated power:
-
-    * critical: at least 6 robust σ off and a *material* impact (ten seconds at rated
-      power, e.g. 0.15 kWh for a 55 kW compressor), or a *large* impact whatever the σ (a
-      minute at rated power: a long modest drift ends up here);
-    * warning: at least 3 σ off, or a material impact;
-    * normal: the rest.
-
-    Without an impact (``impact_kwh`` or ``rated_kw`` None) σ alone decides: critical from 6.
-
-    Examples
-    --------
-    >>> severity_of(7.0), severity_of(-4.5), severity_of(2.0)
-    ('critical', 'warning', 'normal')
-    >>> severity_of(40.0, impact_kwh=0.02, rated_kw=55.0)  # a one-second spike: little energy
-    'warning'
-    >>> severity_of(40.0, impact_kwh=0.3, rated_kw=55.0), severity_of(3.5, 1.2, 55.0)
-    ('critical', 'critical')
-    """
-    a = abs(z)
-    if impact_kwh is None or rated_kw is None:
-        return "critical" if a >= 6 else "warning" if a >= 3 else "normal"
-    material, large = rated_kw * 10 / 3600, rated_kw * 60 / 3600
-    impact = abs(impact_kwh)
-    if (a >= 6 and impact >= material) or impact >= large:
-        return "critical"
-    return "warning" if a >= 3 or impact >= material else "normal"
+def _explained(config: ScoringConfig, machine: Machine) -> ResidualDetector | Explained:
+    """The configured detector with the expected-power model that explains it: the residual
+    detector's own, or one beside another detector."""
+    det = make_detector(config, machine)
+    if isinstance(det, ResidualDetector):
+        return det
+    return Explained(det, target=METRIC, floor=0.05 * machine.rated_power_kw)
 
 
 class MachineScorer:
-    """One machine's detector, level profile and metric window.
+    """One machine's scoring pipeline: readings in, events out (`step`).
+
+    Parameters
+    ----------
+    machine_id
+        The machine (of the catalogue, `schemas.machines`).
+    config
+        How readings are scored.
 
     Examples
     --------
@@ -185,64 +176,47 @@ class MachineScorer:
     >>> [(e.severity, e.anomaly_type) for e in s.step(r(100, 40.0))
     ...  if isinstance(e, AnomalyDetected)]
     [('critical', 'spike')]
+
+    Its state is data: a scorer built from it goes on exactly where this one stopped.
+
+    >>> clone = MachineScorer.from_state(s.state(), cfg)
+    >>> clone.step(r(101, 20.1)) == s.step(r(101, 20.1))
+    True
     """
 
-    #: Bumped when the pickled state's layout changes; a scorer restored from a changelog
-    #: with another version (or another detector) is rebuilt (`usable_with`).
-    STATE_VERSION = 3
-
     def __init__(self, machine_id: str, config: ScoringConfig) -> None:
-        self.state_version = self.STATE_VERSION
         machine = machine_by_id(machine_id)
         if machine is None:
             msg = f"unknown machine_id {machine_id!r}"
             raise ValueError(msg)
-        self.machine_id = machine_id
         self.machine = machine
         self.config = config
-        self.detector = make_detector(config, machine)
-        # The expected power (for z, the expected value and explanations): the residual
-        # detector's own model, or one of its own beside another detector.
-        self.expect = (self.detector.model if isinstance(self.detector, ResidualDetector)
-                       else ExpectedPower(floor=0.05 * machine.rated_power_kw))
-        self.seen = 0
-        # Which timestamps were seen (duplicates and late readings).
+        self.detector = _explained(config, machine)
         self.order = ReadingOrder()
-        # Sustained deviation: fast and slow EW means of z (event time); the last time seen.
-        self._fast = 0.0
-        self._slow = 0.0
-        self._t: float | None = None
-        # The current run of anomalies: first and last flagged time, energy off so far.
-        self._run_start: datetime | None = None
-        self._run_last: datetime | None = None
-        self._run_kwh = 0.0
-        self._forgot_run: datetime | None = None  # the run whose level was last followed
+        self.metrics = Metrics(machine, config.metrics_interval_s)
+        self.episodes = EpisodeTracker()
+        self.sustained = SustainedDeviation(config.drift_z, config.drift_slow_s,
+                                            config.drift_fast_s)
+        self.stuck = StuckMeter(config.stuck_run)
+        self.runs = RunTracker(_RUN_GAP, timedelta(seconds=config.follow_after_s))
         #: The machine's maintenance window (set by the caller): readings in it are neither
         #: judged nor learned; metrics and hourly energy go on.
         self.maintenance: MaintenanceWindow | None = None
-        self._last_power: float | None = None
-        self._same = 0
-        self.episodes = EpisodeTracker()
-        # Metric window (event time).
-        self._bucket: int | None = None
-        self._count = 0
-        self._anomalies = 0
-        self._energy = 0.0
-        self._power_sum = 0.0
-        self._power_max = 0.0
-        self._production = 0.0
-        self._temp_sum = 0.0
-        self._temp_n = 0
-        self._duplicates = 0
-        self._late = 0
-        self._refused = 0  # readings the core would not take in (`hourly.too_large`)
-        self._refused_before = 0  # the models' own refusals when the window opened
-        # Hourly energy (training data) and the active baseline's live view.
-        self.hourly = HourlyAggregator(machine_id, machine.data_interval_seconds)
-        self.baseline: BaselineModel | None = None
-        self.cusum_kwh = 0.0
-        self.drift = TabularCusum()
-        self._drift_alarmed = False
+
+    @property
+    def machine_id(self) -> str:
+        """The machine's id."""
+        return self.machine.id
+
+    @property
+    def expect(self) -> ExpectedPower:
+        """The expected-power model (for z, the expected value and explanations)."""
+        return self.detector.model
+
+    @property
+    def seen(self) -> int:
+        """Readings taken in so far."""
+        return self.order.admitted
 
     @property
     def newest(self) -> datetime | None:
@@ -250,247 +224,134 @@ class MachineScorer:
         t = self.order.newest
         return None if t is None else datetime.fromtimestamp(t, UTC)
 
-    def usable_with(self, config: ScoringConfig) -> bool:
-        """Whether this (maybe restored) scorer has the current state layout and detector."""
-        return (getattr(self, "state_version", 1) == self.STATE_VERSION
-                and self.config.detector == config.detector)
+    # -- state -------------------------------------------------------------------------
+    def state(self) -> ScorerState:
+        """Everything the scorer keeps, as data (`detectors.state.encode` writes it)."""
+        return ScorerState(
+            machine_id=self.machine_id, detector=self.detector.state(),
+            order=self.order.state(), sustained=self.sustained.state(),
+            stuck=self.stuck.state(), run=self.runs.state(), episodes=self.episodes.state(),
+            metrics=self.metrics.state())
+
+    @classmethod
+    def from_state(cls, state: ScorerState, config: ScoringConfig) -> MachineScorer:
+        """The scorer that wrote ``state``, going on with ``config``; `StateMismatch` when
+        the state is of another detector (or detector parameters) than ``config``'s."""
+        if machine_by_id(state.machine_id) is None:
+            msg = f"a state of an unknown machine {state.machine_id!r}"
+            raise StateMismatch(msg)
+        s = cls(state.machine_id, config)
+        s.detector.load(state.detector)
+        s.order.load(state.order)
+        s.sustained.load(state.sustained)
+        s.stuck.load(state.stuck)
+        s.runs.load(state.run)
+        s.episodes.load(state.episodes)
+        s.metrics.load(state.metrics)
+        return s
 
     # -- baseline ------------------------------------------------------------------------
+    @property
+    def baseline(self) -> BaselineModel | None:
+        """The active baseline (`set_baseline`)."""
+        return self.metrics.baseline.model
+
+    @property
+    def cusum_kwh(self) -> float:
+        """Σ (actual − expected) energy of the metric intervals under the active baseline."""
+        return self.metrics.baseline.cusum_kwh
+
+    @cusum_kwh.setter
+    def cusum_kwh(self, value: float) -> None:
+        self.metrics.baseline.cusum_kwh = value
+
     def set_baseline(self, model: BaselineModel | None) -> None:
         """Use this active baseline; a new version restarts the CUSUM and the drift test."""
-        if model is self.baseline or (
-                model is not None and self.baseline is not None
-                and model.model_id == self.baseline.model_id):
-            return
-        self.baseline = model
-        self.cusum_kwh = 0.0
-        self.drift.reset()
-        self._drift_alarmed = False
-
-    def _expected_interval(self, start: datetime, size: int) -> float | None:
-        """Expected energy of the open interval from the active baseline (hourly model)."""
-        if self.baseline is None:
-            return None
-        per_hour = 3600.0 / size
-        row = EnergyHourly(
-            machine_id=self.machine_id, hour_start=start.replace(minute=0, second=0),
-            energy_kwh=0.0, readings=self._count, coverage=1.0, mean_power_kw=0.0,
-            max_power_kw=0.0, production_count=self._production * per_hour,
-            outdoor_temp_c=self._temp_sum / self._temp_n if self._temp_n else None)
-        try:
-            return bl.predict(self.baseline, row) / per_hour
-        except ValueError:  # a driver the model needs is missing in this interval
-            return None
-
-    def _check_drift(self, rec: EnergyHourly) -> SystemAlert | None:
-        """Feed a closed hour's residual to the drift test; an alert when it fires."""
-        model = self.baseline
-        if model is None or self._drift_alarmed or rec.coverage < 0.5:
-            return None
-        try:
-            expected = bl.predict(model, rec)
-        except ValueError:
-            return None
-        # Standardise by the model's own validated error: z = 1 is a typical hour's miss.
-        rmse = max(model.metrics.rmse_validation or model.metrics.rmse, 1e-6)
-        z = (rec.energy_kwh - expected) / rmse
-        if not math.isfinite(z) or not self.drift.update(z):  # a NaN would stick in the sums
-            return None
-        self._drift_alarmed = True  # once per model version: the retrain decides what next
-        end = rec.hour_start + timedelta(hours=1)
-        return SystemAlert(
-            event_id=stable_event_id("system_alert", "baseline_drift", self.machine_id,
-                                     model.model_id, end.isoformat()),
-            occurred_at=end, machine_id=self.machine_id, alert_type="baseline_drift",
-            severity="warning",
-            message=(f"{self.machine.name}: energy drifted {self.drift.direction} from "
-                     f"baseline v{model.version} (CUSUM over {self.drift.n} hours)"),
-            details={"model_version": model.version, "model_id": model.model_id,
-                     "direction": self.drift.direction, "hours": self.drift.n,
-                     "cusum_high": round(self.drift.s_hi, 3), "cusum_low": round(self.drift.s_lo, 3),
-                     "k": self.drift.k, "h": self.drift.h,
-                     "last_actual_kwh": round(rec.energy_kwh, 4),
-                     "last_expected_kwh": round(expected, 4), "retrain": True})
-
-    # -- metrics -------------------------------------------------------------------------
-    def _metric_event(self) -> MetricUpdated:
-        size = self.config.metrics_interval_s
-        assert self._bucket is not None  # noqa: S101 - only called with an open bucket
-        start = datetime.fromtimestamp(self._bucket * size, tz=UTC)
-        end = start + timedelta(seconds=size)
-        mean = self._power_sum / self._count
-        expected = self._expected_interval(start, size)
-        enpi = None
-        if expected is not None:
-            self.cusum_kwh += self._energy - expected
-            enpi = round(self._energy / expected, 4) if expected > 1e-9 else None
-        refused = self._refused + self._model_refusals() - self._refused_before
-        return MetricUpdated(
-            event_id=stable_event_id("metric_updated", self.machine_id, start.isoformat(), size),
-            occurred_at=end, machine_id=self.machine_id, timestamp=end, metric=METRIC,
-            value=round(mean, 4), window_start=start, window_end=end, readings=self._count,
-            anomalies=self._anomalies, energy_kwh=round(self._energy, 6),
-            mean_power_kw=round(mean, 4), max_power_kw=self._power_max,
-            expected_energy_kwh=None if expected is None else round(expected, 6), enpi=enpi,
-            cusum_kwh=None if expected is None else round(self.cusum_kwh, 6),
-            duplicates=self._duplicates, late=self._late, refused=refused,
-        )
-
-    def _model_refusals(self) -> int:
-        return self.expect.refused + self.hourly.refused
-
-    def _roll_metrics(self, r: Reading) -> list[Output]:
-        bucket = int(r.timestamp.timestamp()) // self.config.metrics_interval_s
-        out: list[Output] = []
-        if self._bucket is None:
-            self._bucket = bucket
-        elif bucket > self._bucket:
-            out.append(self._metric_event())
-            self._bucket = bucket
-            self._count = self._anomalies = self._temp_n = 0
-            self._duplicates = self._late = self._refused = 0
-            self._refused_before = self._model_refusals()
-            self._energy = self._power_sum = self._power_max = 0.0
-            self._production = self._temp_sum = 0.0
-        # A late reading (older bucket) counts toward the open one: metrics are a live view,
-        # the readings topic stays the record.
-        self._count += 1
-        self._energy += r.energy_kwh
-        self._power_sum += r.power_kw
-        self._power_max = max(self._power_max, r.power_kw)
-        if r.production_count is not None:
-            self._production += r.production_count
-        elif r.throughput_units_per_hour is not None:
-            self._production += r.throughput_units_per_hour * self.machine.data_interval_seconds / 3600
-        if r.outdoor_temp_c is not None:
-            self._temp_sum += r.outdoor_temp_c
-            self._temp_n += 1
-        hour = self.hourly.add(r)
-        if hour is not None:
-            out.append(hour)
-            alert = self._check_drift(hour)
-            if alert is not None:
-                out.append(alert)
-        return out
+        self.metrics.baseline.set(model)
 
     # -- scoring -------------------------------------------------------------------------
     def step(self, r: Reading) -> list[Output]:
-        """Score one reading, then learn from it (fully when normal, a tenth when the
-        recent residuals lean or only the drift test flags it, not at all when it is far
-        off on its own); return what it produced: events, and a closed hour's
-        `EnergyHourly` record."""
-        cfg = self.config
-        t = r.timestamp.timestamp()
-        if too_large(r):
-            self._refused += 1  # could overflow a sum or a square: not taken in at all
+        """Score one reading, then learn from it (`detectors.classify.learning_weight`);
+        return what it produced: events, and a closed hour's `EnergyHourly` record."""
+        cfg, ts, t = self.config, r.timestamp, r.timestamp.timestamp()
+        dt = self._admit(r, t)  # the time it stands for; None: not taken in
+        if dt is None:
             return []
-        admission = self.order.admit(t, cfg.max_lateness_s)
-        if admission == "duplicate":  # seen before (a retried batch, a replay): skip
-            self._duplicates += 1
-            return []
-        if admission == "too_late":
-            newest = self.order.newest or t
-            msg = (f"{newest - t:.0f} s older than the newest reading of this machine "
-                   f"({datetime.fromtimestamp(newest, UTC).isoformat()}); readings more than "
-                   f"max_lateness_s = {cfg.max_lateness_s:.0f} s late are refused, since they "
-                   "cannot be told from re-sent ones")
-            raise LateReading(msg, "timestamp")
-        events = self._roll_metrics(r)
-        if admission == "late":
-            self._late += 1
-        events.extend(self.episodes.on_time(r.timestamp))
+        events = [*self.metrics.add(r, t, self.expect.refused), *self.episodes.on_time(ts)]
         drivers = r.drivers()
         x = {**drivers, METRIC: r.power_kw, "t": t}
-        score = self.detector.score_one(x)  # score first ...
-        expected = self.expect.predict(drivers)
-        z = self.expect.z_of(r.power_kw, expected)
-        known = self.expect.leverage(drivers) <= cfg.max_leverage
-        if not (math.isfinite(z) and math.isfinite(expected) and math.isfinite(score)):
-            z, known = 0.0, False  # the model cannot say: neither judged nor fed to the means
-        # Time this reading stands for: at most two intervals, so a gap in the data is not
-        # taken as minutes of evidence (nor of energy).
-        interval = self.machine.data_interval_seconds
-        dt = interval if self._t is None else min(max(0.0, t - self._t), 2.0 * interval)
-        self._t = t if self._t is None else max(t, self._t)
-
-        self._same = self._same + 1 if r.power_kw == self._last_power else 0
-        self._last_power = r.power_kw
-        stuck = self._same + 1 == cfg.stuck_run  # report once, when the run is long
-        warm = self.seen >= cfg.warmup
-        self.seen += 1
-        if self.maintenance is not None and self.maintenance.covers(r.timestamp):
+        score, expected, z, known = self._judge(x, drivers, r.power_kw)  # score first ...
+        stuck, warm = self.stuck.update(r.power_kw), self.seen > cfg.warmup
+        if self.maintenance is not None and self.maintenance.covers(ts):
             return events  # in maintenance: not judged, not learned
         point = known and abs(z) >= cfg.min_z and score >= cfg.threshold
-        if not point and known:  # a reading far off on its own does not feed the means
-            zc = max(-6.0, min(6.0, z))
-            self._fast += (1.0 - math.exp(-dt / cfg.drift_fast_s)) * (zc - self._fast)
-            self._slow += (1.0 - math.exp(-dt / cfg.drift_slow_s)) * (zc - self._slow)
-        sustained = (known and abs(self._slow) >= cfg.drift_z and abs(self._fast) >= cfg.drift_z
-                     and self._slow * self._fast > 0 and self._slow * z > 0)
-        flagged = warm and (stuck or point or sustained)
-
-        follow = False
-        if flagged:
-            if self._run_last is None or abs(r.timestamp - self._run_last) > _RUN_GAP:
-                self._run_start, self._run_kwh = r.timestamp, 0.0
-            self._run_last = max(self._run_last or r.timestamp, r.timestamp)
-            self._run_kwh += (r.power_kw - expected) * dt / 3600.0
-            assert self._run_start is not None  # noqa: S101 - set just above
-            follow = r.timestamp - self._run_start >= timedelta(seconds=cfg.follow_after_s)
-        # ... then learn: fully from a normal reading; a tenth while the recent residuals
-        # lean one way (the start of a slow drift must not become the norm) and from a
-        # reading flagged only by the sustained test (so a model that learned a drift as
-        # normal, say in a new temperature range, heals instead of flagging for days);
-        # never from a reading flagged on its own (spike, drop, off_shift, stuck).
-        lean = abs(self._slow) >= cfg.drift_z / 2
-        w = (1.0 if follow or not (flagged or lean) else 0.1 if not (point or stuck) else 0.0)
-        if w > 0:
-            if follow and self._forgot_run != self._run_start:
-                # A lasting change, once per run: learn the new level quickly.
-                self.expect.forget()
-                self._forgot_run = self._run_start
-                self._fast = self._slow = 0.0
-            if isinstance(self.detector, ResidualDetector):
-                self.detector.learn_one(x, w)
-            else:
-                self.detector.learn_one(x)
-                self.expect.learn_one(drivers, r.power_kw, t, w)
+        if known and not point:  # a reading far off on its own does not feed the means
+            self.sustained.update(z, dt)
+        flagged = warm and (stuck or point or (known and self.sustained.holds(z)))
+        follow = flagged and self.runs.add(ts, (r.power_kw - expected) * dt / 3600.0)
+        self._learn(x, follow, learning_weight(  # ... then learn
+            follow=follow, flagged=flagged, leaning=self.sustained.leaning, alone=point or stuck))
         if not flagged:
             return events
+        kind = classify(stuck=stuck, point=point, drifting=self.sustained.leans_with(z), z=z,
+                        producing=producing(drivers), run=self.runs.length(ts))
+        return events + self._anomaly(r, score, z, expected, kind, drivers)
 
-        self._anomalies += 1
-        if stuck:
-            kind = "stuck"
-        elif point and not (self._slow * z > 0 and abs(self._slow) >= cfg.drift_z):
-            kind = ("off_shift" if z > 0 and not self._producing(drivers)
-                    else "spike" if z > 0 else "drop")
-            if kind != "off_shift" and self._run_start is not None and (
-                    r.timestamp - self._run_start >= _LONG_RUN):
-                kind = "baseline_deviation"  # far off for a quarter of an hour: not a spike
-        else:
-            kind = "drift"
+    def _admit(self, r: Reading, t: float) -> float | None:
+        """Sort ``r`` (at ``t`` s): the seconds it stands for, or None when it is not taken
+        in (counted as refused or duplicate); `LateReading` when it comes too late."""
+        if too_large(r):
+            self.metrics.tally.refused += 1  # could overflow a sum or a square
+            return None
+        newest = self.order.newest
+        admission = self.order.admit(t, self.config.max_lateness_s)
+        if admission == "duplicate":  # seen before (a retried batch, a replay): skip
+            self.metrics.tally.duplicates += 1
+            return None
+        if admission == "too_late":
+            raise LateReading(_too_late(t, newest or t, self.config.max_lateness_s), "timestamp")
+        if admission == "late":
+            self.metrics.tally.late += 1
+        # At most two intervals: a gap in the data is not minutes of evidence (nor energy).
+        interval = self.machine.data_interval_seconds
+        return interval if newest is None else min(max(0.0, t - newest), 2.0 * interval)
+
+    def _judge(self, x: dict[str, float], drivers: dict[str, float],
+               power: float) -> tuple[float, float, float, bool]:
+        """(score, expected power, residual z, whether the model knows the drivers)."""
+        score = self.detector.score_one(x)
+        expect = self.expect
+        expected = expect.predict(drivers)
+        z = expect.z_of(power, expected)
+        if not (math.isfinite(z) and math.isfinite(expected) and math.isfinite(score)):
+            return score, expected, 0.0, False  # the model cannot say: not judged, not fed
+        return score, expected, z, expect.leverage(drivers) <= self.config.max_leverage
+
+    def _learn(self, x: dict[str, float], follow: bool, w: float) -> None:
+        if w <= 0:
+            return
+        if follow and self.runs.follow_once():
+            # A lasting change, once per run: learn the new level quickly.
+            self.expect.forget()
+            self.sustained.reset()
+        self.detector.learn_one(x, w)
+
+    def _anomaly(self, r: Reading, score: float, z: float, expected: float, kind: str,
+                 drivers: dict[str, float]) -> list[Output]:
+        """The anomaly event, in its episode, and the episode events it causes."""
+        self.metrics.tally.anomalies += 1
         anomaly = self._anomaly_event(r, score, z, expected, kind, drivers)
         episode_events = self.episodes.on_anomaly(anomaly)
         anomaly = msgspec.structs.replace(
             anomaly, episode_id=self.episodes.open[anomaly.anomaly_type].episode_id)
-        events.append(anomaly)
-        events.extend(episode_events)
-        return events
-
-    @staticmethod
-    def _producing(drivers: dict[str, float]) -> bool:
-        """Whether the reading says the machine was producing (True when it does not say)."""
-        for name in ("throughput_units_per_hour", "production_count"):
-            if name in drivers:
-                return drivers[name] > 0
-        return True
+        return [anomaly, *episode_events]
 
     def _anomaly_event(self, r: Reading, score: float, z: float, expected: float, kind: str,
                        drivers: dict[str, float]) -> AnomalyDetected:
         deviation = round(100.0 * (r.power_kw - expected) / expected, 2) if expected else None
         ts = r.timestamp
-        impact = self._run_kwh
-        minutes = (ts - self._run_start).total_seconds() / 60 if self._run_start else 0.0
+        impact = self.runs.kwh
+        minutes = self.runs.length(ts).total_seconds() / 60
         # A flagged reading is at least a warning: "normal" would say there is nothing to see.
         severity = ("warning" if kind == "stuck" else max(
             severity_of(z, impact, self.machine.rated_power_kw), "warning",
@@ -498,7 +359,7 @@ class MachineScorer:
         parts = " + ".join(f"{k} {v:.2f}" for k, v in self.expect.contributions(drivers).items())
         why = {
             "stuck": f"the same value {self.config.stuck_run} times in a row: meter stuck?",
-            "drift": (f"sustained: mean deviation {self._slow:+.1f} σ over the last "
+            "drift": (f"sustained: mean deviation {self.sustained.slow:+.1f} σ over the last "
                       f"{self.config.drift_slow_s / 60:.0f} min"),
             "off_shift": (f"drawing {r.power_kw - expected:.2f} kW more than expected while "
                           "reporting no production"),
@@ -517,6 +378,13 @@ class MachineScorer:
             threshold=self.config.threshold, anomaly_score=round(z, 3), severity=severity,  # type: ignore[arg-type]
             anomaly_type=kind, detector=self.config.detector, explanation=explanation,
             energy_impact_kwh=round(impact, 4))
+
+
+def _too_late(t: float, newest: float, max_lateness_s: float) -> str:
+    return (f"{newest - t:.0f} s older than the newest reading of this machine "
+            f"({datetime.fromtimestamp(newest, UTC).isoformat()}); readings more than "
+            f"max_lateness_s = {max_lateness_s:.0f} s late are refused, since they cannot be "
+            "told from re-sent ones")
 
 
 #: Told of every reading scored: the reading, the power expected before it was scored (None
