@@ -6,6 +6,7 @@ Every process started here is stopped by the fixture that started it, also on fa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -13,8 +14,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import orjson
 
@@ -33,7 +35,10 @@ class ProcessExited(AssertionError):
     """A process a test waits on has died: no point waiting for the deadline."""
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
     """Poll ``predicate`` until it returns a truthy value; fail with ``what`` at the deadline."""
     deadline = time.monotonic() + timeout
     last: object = None
@@ -49,6 +54,18 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
         time.sleep(interval)
     msg = f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})"
     raise TimeoutError(msg)
+
+
+async def eventually(predicate: Callable[[], T], timeout: float, what: str,
+                     interval: float = 0.2) -> T:
+    """`wait_until` for async tests: the polling (blocking HTTP GETs, log reads, sleeps) runs
+    in a thread, so the test's event loop keeps serving its WebSocket clients meanwhile."""
+    return await asyncio.to_thread(wait_until, predicate, timeout, what, interval)
+
+
+async def get_json(url: str, timeout: float = 5.0) -> Any:
+    """`http_json` for async tests, in a thread."""
+    return await asyncio.to_thread(http_json, url, timeout)
 
 
 @contextlib.contextmanager
@@ -137,6 +154,10 @@ class EnmsProcess:
             return text in self.log_text()
         wait_until(seen, timeout, f"{text!r} in the log of enms {self.command}")
 
+    async def log_shows(self, text: str, timeout: float) -> None:
+        """`wait_for_log` for async tests, in a thread."""
+        await asyncio.to_thread(self.wait_for_log, text, timeout)
+
     def check_alive(self) -> None:
         """Raise `ProcessExited` (with the log's tail) if the process has died."""
         if self.proc.poll() is not None:
@@ -144,7 +165,7 @@ class EnmsProcess:
             raise ProcessExited(msg)
 
 
-def http_json(url: str, timeout: float = 5.0) -> object:
+def http_json(url: str, timeout: float = 5.0) -> Any:
     """GET a URL and decode its JSON body (any status)."""
     import urllib.error
     import urllib.request

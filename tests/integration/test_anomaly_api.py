@@ -13,7 +13,7 @@ from simulation import generate
 from streams import topics
 from tests.integration.clients import producer, send_readings
 from tests.integration.conftest import Stack
-from tests.integration.services import http_json
+from tests.integration.services import get_json
 
 pytestmark = pytest.mark.integration
 
@@ -81,18 +81,18 @@ async def test_detect_clean_faulty_and_idempotent(api: str, kafka_bootstrap: str
         assert status == 400 and "no readings" in body["detail"]
 
         # The log: active, search, resolve.
-        act = http_json(f"{api}/api/v1/anomaly/active?machine_id={CONVEYOR}")
-        ids = {a["id"] for a in act["anomalies"]}  # type: ignore[index]
+        act = await get_json(f"{api}/api/v1/anomaly/active?machine_id={CONVEYOR}")
+        ids = {a["id"] for a in act["anomalies"]}
         assert {a["id"] for a in faulty["anomalies"]} <= ids
         target = faulty["anomalies"][0]["id"]
         async with s.put(f"{api}/api/v1/anomaly/{target}/resolve",
                          json={"resolution_notes": "belt jammed"}) as r:
             assert r.status == 200
         # The test's period, start and end: a search reaches back at most a year.
-        found = http_json(f"{api}/api/v1/anomaly/search?machine_id={CONVEYOR}&is_resolved=true"
+        found = await get_json(f"{api}/api/v1/anomaly/search?machine_id={CONVEYOR}&is_resolved=true"
                           f"&start_time={T0:%Y-%m-%dT%H:%M:%SZ}"
                           f"&end_time={T0 + timedelta(days=9):%Y-%m-%dT%H:%M:%SZ}")
-        assert [a["id"] for a in found["anomalies"]] == [target]  # type: ignore[index]
-        assert found["anomalies"][0]["resolution_notes"] == "belt jammed"  # type: ignore[index]
+        assert [a["id"] for a in found["anomalies"]] == [target]
+        assert found["anomalies"][0]["resolution_notes"] == "belt jammed"
         async with s.put(f"{api}/api/v1/anomaly/nope/resolve") as r:
             assert r.status == 404

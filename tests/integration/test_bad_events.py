@@ -13,7 +13,7 @@ from schemas.readings import Reading
 from streams import topics
 from tests.integration.clients import producer, send_readings, steady_readings, ws_client
 from tests.integration.conftest import ALL_OUTPUT_PARTITIONS, Stack, bridge_partitions
-from tests.integration.services import EnmsProcess, http_json, wait_until
+from tests.integration.services import EnmsProcess, eventually, http_json, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -74,13 +74,13 @@ async def test_junk_on_kafka_and_redis_is_counted_and_a_real_anomaly_still_arriv
 
     def counted() -> dict[str, object] | None:
         body = http_json(f"{base}/health", 2)
-        ok = (body["bridge"]["malformed"] == len(BAD_RECORDS)  # type: ignore[index]
-              and body["hub"]["malformed"] == len(BAD_MESSAGES))  # type: ignore[index]
-        return body if ok else None  # type: ignore[return-value]
-    body = wait_until(counted, 20, "/health to count every skipped record and message")
-    assert body["bridge"]["running"] is True  # type: ignore[index]
-    assert body["bridge"]["skipped"] == len(BAD_RECORDS)  # type: ignore[index]
-    assert body["hub"]["running"] is True and body["hub"]["restarts"] == 0  # type: ignore[index]
+        ok = (body["bridge"]["malformed"] == len(BAD_RECORDS)
+              and body["hub"]["malformed"] == len(BAD_MESSAGES))
+        return dict(body) if ok else None
+    body = await eventually(counted, 20, "/health to count every skipped record and message")
+    assert body["bridge"]["running"] is True
+    assert body["bridge"]["skipped"] == len(BAD_RECORDS)
+    assert body["hub"]["running"] is True and body["hub"]["restarts"] == 0
     log = api_proc.log_text()
     for w in where:  # each logged once, with where it is
         assert log.count(f"at {w}:") == 1, w

@@ -17,7 +17,7 @@ from schemas.events import AnomalyDetected, SystemAlert, encode
 from schemas.machines import MACHINES
 from tests.integration.clients import producer, ws_client
 from tests.integration.conftest import ALL_OUTPUT_PARTITIONS, Stack, bridge_partitions
-from tests.integration.services import wait_until
+from tests.integration.services import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +43,13 @@ def _events(tag: str, n: int) -> list[tuple[str, str, bytes]]:
 
 async def test_two_api_processes_each_deliver_every_event_exactly_once(
         stack: Stack, kafka_bootstrap: str) -> None:
-    a = stack.start_api()
-    b = stack.start_api()
+    a = await stack.api()
+    b = await stack.api()
     # Both bridges in one group: the output partitions split between them, no overlap.
     def split() -> bool:
         pa, pb = set(bridge_partitions(a)), set(bridge_partitions(b))
         return bool(pa) and bool(pb) and not (pa & pb) and len(pa | pb) == ALL_OUTPUT_PARTITIONS
-    wait_until(split, 90, "the two bridges to share all output partitions")
+    await eventually(split, 90, "the two bridges to share all output partitions")
 
     tag = uuid.uuid4().hex[:8]
     events = _events(tag, 40)

@@ -12,7 +12,7 @@ from simulation import generate
 from streams import topics
 from tests.integration.clients import producer, send_readings, ws_client
 from tests.integration.conftest import ALL_OUTPUT_PARTITIONS, Stack, bridge_partitions
-from tests.integration.services import http_json, wait_until
+from tests.integration.services import eventually, get_json, http_json
 from tests.integration.test_training import DAYS, T0, post, seed_hourly, training_events
 
 pytestmark = pytest.mark.integration
@@ -23,24 +23,24 @@ ENV = {"ENMS_RETRAIN_WINDOW_DAYS": "35", "ENMS_JOB_STALE_AFTER_S": "20"}
 MACHINE = "c0000000-0000-0000-0000-000000000002"
 
 
-def ready(stack: Stack, api: str | None = None) -> str:
+async def ready(stack: Stack, api: str | None = None) -> str:
     w = stack.start("worker", **ENV)
-    base = api or stack.start_api()
-    w.wait_for_log("Worker]: Ready", 120)
-    wait_until(lambda: len(bridge_partitions(base)) == ALL_OUTPUT_PARTITIONS, 60, "bridge")
+    base = api or await stack.api()
+    await w.log_shows("Worker]: Ready", 120)
+    await eventually(lambda: len(bridge_partitions(base)) == ALL_OUTPUT_PARTITIONS, 60, "bridge")
     return base
 
 
 async def test_drift_retrains_and_state_survives_restarts(stack: Stack, kafka_bootstrap: str) -> None:
-    api = ready(stack)
+    api = await ready(stack)
     await seed_hourly(kafka_bootstrap, MACHINE, T0, DAYS)
     async with aiohttp.ClientSession() as s:
         status, v1 = await post(s, f"{api}/api/v1/baseline/train", json={
             "machine_id": MACHINE, "start_date": T0.isoformat(),
             "end_date": (T0 + timedelta(days=DAYS)).isoformat()})
     assert status == 200 and v1["meets_quality_threshold"], v1
-    wait_until(lambda: http_json(f"{api}/api/v1/baseline/models?machine_id={MACHINE}")
-               ["active_version"] == v1["model_version"], 30, "v1 active")  # type: ignore[index]
+    await eventually(lambda: http_json(f"{api}/api/v1/baseline/models?machine_id={MACHINE}")
+                     ["active_version"] == v1["model_version"], 30, "v1 active")
 
     # Two days of the machine's readings through the worker; 25 % less efficient after 12 h.
     start = T0 + timedelta(days=DAYS)
@@ -66,6 +66,7 @@ async def test_drift_retrains_and_state_survives_restarts(stack: Stack, kafka_bo
                    and e["cusum_kwh"] is not None for e in ws.events("metric_updated"))
     assert alert["details"]["direction"] == "up"
     end = training_events(ws, job)[-1]
+    print("LIFECYCLE OUTCOME", end)
     if end["type"] == "training_completed" and end["data"]["accepted"]:
         want = end["data"]["version"]
     else:  # a rejected (or failed) model is never activated
@@ -74,16 +75,16 @@ async def test_drift_retrains_and_state_survives_restarts(stack: Stack, kafka_bo
 
     def registry_state() -> bool:
         body = http_json(f"{api}/api/v1/baseline/models?machine_id={MACHINE}")
-        return body["active_version"] == want and body["total_models"] == n_models  # type: ignore[index,no-any-return]
-    wait_until(registry_state, 30, f"{n_models} models with v{want} active")
+        return bool(body["active_version"] == want and body["total_models"] == n_models)
+    await eventually(registry_state, 30, f"{n_models} models with v{want} active")
 
     # Restart everything: registry and active versions come back from Kafka.
     stack.stop()
     stack.procs.clear()
-    api2 = ready(stack)
-    body = http_json(f"{api2}/api/v1/baseline/models?machine_id={MACHINE}")
-    assert body["active_version"] == want  # type: ignore[index]
-    assert body["total_models"] == n_models  # type: ignore[index]
+    api2 = await ready(stack)
+    body = await get_json(f"{api2}/api/v1/baseline/models?machine_id={MACHINE}")
+    assert body["active_version"] == want
+    assert body["total_models"] == n_models
 
     # A job whose worker dies mid-way ends after the restart, with one terminal event.
     async with ws_client(api2.replace("http", "ws") + "/api/v1/ws/training") as (ws, _), \
@@ -95,12 +96,12 @@ async def test_drift_retrains_and_state_survives_restarts(stack: Stack, kafka_bo
         await ws.wait_for(lambda _: training_events(ws, job), 60, "the job to start")
         worker = next(p for p in stack.procs if p.command == "worker")
         worker.kill()
-        ready(stack, api2)
+        await ready(stack, api2)
         await ws.wait_for(lambda _: any(m["type"] in {"training_completed", "training_failed"}
                                         for m in training_events(ws, job)), 120,
                           "the interrupted job to end after the restart")
     terminal = [m for m in training_events(ws, job)
                 if m["type"] in {"training_completed", "training_failed"}]
     assert len({m["data"]["event_id"] for m in terminal}) == 1
-    status_now = http_json(f"{api2}/api/v1/model-performance/jobs/{job}")
-    assert status_now["status"] in {"completed", "failed"}  # type: ignore[index]
+    status_now = await get_json(f"{api2}/api/v1/model-performance/jobs/{job}")
+    assert status_now["status"] in {"completed", "failed"}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.integration.conftest import Stack
-from tests.integration.services import http_json, wait_until
+from tests.integration.services import eventually, http_json
 
 pytestmark = pytest.mark.integration
 
@@ -40,10 +41,10 @@ async def test_put_get_delete_a_window(api: str) -> None:
         assert put["in_maintenance"] and put["window"]["reason"] == "seal change"
 
         # The API's own view of enms.maintenance shows it once the record is read back.
-        def shown() -> dict:  # type: ignore[type-arg]
+        def shown() -> dict[str, Any]:
             body = http_json(url)
-            return body if body["window"] and body["window"]["id"] == put["window"]["id"] else {}  # type: ignore[index,return-value]
-        got = wait_until(shown, 30, "the window on GET")
+            return dict(body) if body["window"] and body["window"]["id"] == put["window"]["id"] else {}
+        got = await eventually(shown, 30, "the window on GET")
         assert got["in_maintenance"] and datetime.fromisoformat(got["window"]["end"]) == end
 
         async with s.delete(url) as r:
@@ -51,8 +52,8 @@ async def test_put_get_delete_a_window(api: str) -> None:
             ended = await r.json()
         assert not ended["in_maintenance"]
         assert datetime.fromisoformat(ended["window"]["end"]) < end
-        wait_until(lambda: not http_json(url)["in_maintenance"], 30,  # type: ignore[index]
-                   "the ended window on GET")
+        await eventually(lambda: not http_json(url)["in_maintenance"], 30,
+                         "the ended window on GET")
         async with s.delete(url) as r:
             assert r.status == 404  # nothing open any more
 
@@ -64,8 +65,8 @@ async def test_put_get_delete_a_window(api: str) -> None:
             body = await r.json()
         assert not body["in_maintenance"]
         planned = body["window"]["id"]
-        wait_until(lambda: http_json(url)["window"]["id"] == planned, 30,  # type: ignore[index]
-                   "the planned window on GET")
+        await eventually(lambda: http_json(url)["window"]["id"] == planned, 30,
+                         "the planned window on GET")
         async with s.delete(url) as r:
             assert r.status == 200
             cancelled = (await r.json())["window"]

@@ -15,7 +15,7 @@ from simulation import generate
 from streams import topics
 from tests.integration.clients import producer, ws_client
 from tests.integration.conftest import ALL_OUTPUT_PARTITIONS, Stack, bridge_partitions
-from tests.integration.services import http_json, wait_until
+from tests.integration.services import eventually, get_json, http_json, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -88,9 +88,9 @@ async def test_retrain_by_rest_reports_progress_and_refuses_a_second_job(
     # it may lag the event by a moment) has it, active.
     def active_now() -> bool:
         body = http_json(f"{api}/api/v1/baseline/models?machine_id={BOILER}")
-        return (body["active_version"] == done["version"]  # type: ignore[index]
-                and body["models"][0]["is_active"] is True)  # type: ignore[index]
-    wait_until(active_now, 30, "the new version to be listed and active")
+        return bool(body["active_version"] == done["version"]
+                    and body["models"][0]["is_active"] is True)
+    await eventually(active_now, 30, "the new version to be listed and active")
 
 
 async def test_baseline_train_without_data_fails_with_a_reason(api: str) -> None:
@@ -120,5 +120,5 @@ async def test_baseline_train_returns_the_model_fields(api: str, kafka_bootstrap
                   "meets_quality_threshold"):
         assert field in body, field
     assert body["training_samples"] > 0 and body["meets_quality_threshold"] is True
-    detail = http_json(f"{api}/api/v1/baseline/model/{body['model_id']}?include_explanation=true")
-    assert "Guideline 14" in detail["explanation"]  # type: ignore[index]
+    detail = await get_json(f"{api}/api/v1/baseline/model/{body['model_id']}?include_explanation=true")
+    assert "Guideline 14" in detail["explanation"]
