@@ -26,7 +26,7 @@ from typing import Any
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # the repo root, for ``tests``
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.services import (  # noqa: E402
+from tests.integration.services import (
     KAFKA_SH,
     ROOT,
     EnmsProcess,

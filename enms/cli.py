@@ -82,8 +82,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.run(ensure_topics(settings))
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)  # Faust makes one level only
     asyncio.set_event_loop(asyncio.new_event_loop())
-    import agents.score_readings  # noqa: F401 - registers the agents with the app
-    import agents.train_models  # noqa: F401
+    import agents.score_readings  # registers the scoring agent with the app
+    import agents.train_models  # noqa: F401 - registers the training agents with the app
     from streams.app import app
 
     web = (["--with-web", "--web-port", str(settings.worker_web_port)]

@@ -35,7 +35,7 @@ class ApiFuzz:
     failures: list[str] | None = None  # the check failures schemathesis reported
     seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:  # noqa: D102
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

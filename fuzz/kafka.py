@@ -39,7 +39,7 @@ class KafkaFuzz:
     good_scored: int = 0
     seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:  # noqa: D102
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -27,7 +27,8 @@ class _LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = settings.fetch_max_wait_ms  # read in consumer.start()
+        # aiokafka reads it in consumer.start(); Faust passes no setting through for it.
+        consumer._fetch_max_wait_ms = settings.fetch_max_wait_ms  # noqa: SLF001
         return consumer
 
 
@@ -95,12 +96,12 @@ maintenance_view = MaintenanceView(settings)
 class Views(mode.Service):
     """Starts and stops the views with the worker."""
 
-    async def on_start(self) -> None:  # noqa: D102
+    async def on_start(self) -> None:
         await registry_view.start()
         await jobs_view.start()
         await maintenance_view.start()
 
-    async def on_stop(self) -> None:  # noqa: D102
+    async def on_stop(self) -> None:
         await registry_view.stop()
         await jobs_view.stop()
         await maintenance_view.stop()

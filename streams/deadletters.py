@@ -73,13 +73,13 @@ class DeadLetterSink:
                 try:
                     sent.append(((key, value),
                                  await self.topic.send(key=key, value=value, force=True)))
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 - any failure: kept, retried below
                     failed.append((key, value))
                     error = e
             for item, fut in sent:
                 try:
                     await fut
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 - any failure: kept, retried below
                     failed.append(item)
                     error = e
             self.sent += len(pending) - len(failed)
