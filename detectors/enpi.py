@@ -22,6 +22,9 @@ class LiveBaseline:
     (`TabularCusum`) and returns a `SystemAlert` when it fires, once per model version. A
     new model (`set`) restarts the CUSUM and the drift test.
 
+    The state keeps the model's id, not the model (the registry holds models): after `load`
+    the caller sets the active model again, and the same id goes on with the same sums.
+
     Parameters
     ----------
     machine
@@ -47,9 +50,10 @@ class LiveBaseline:
         self.drift = TabularCusum()
 
     # State, beside the drift test's own (class defaults until first set).
-    _model: BaselineModel | None = None
+    _model_id: str | None = None  # the model the sums are of
     _cusum_kwh: float = 0.0
     _alarmed: bool = False  # the drift test fired for this model version
+    _model: BaselineModel | None = None  # that model, when the caller has set it
 
     @property
     def model(self) -> BaselineModel | None:
@@ -67,11 +71,11 @@ class LiveBaseline:
 
     def set(self, model: BaselineModel | None) -> None:
         """Use this active baseline; a new version restarts the CUSUM and the drift test."""
-        if model is self._model or (
-                model is not None and self._model is not None
-                and model.model_id == self._model.model_id):
-            return
+        model_id = None if model is None else model.model_id
         self._model = model
+        if model_id == self._model_id:
+            return
+        self._model_id = model_id
         self._cusum_kwh = 0.0
         self.drift.reset()
         self._alarmed = False
@@ -129,13 +133,14 @@ class LiveBaseline:
                      "last_expected_kwh": round(expected, 4), "retrain": True})
 
     def state(self) -> BaselineState:
-        """The live view as data."""
-        return BaselineState(model=self._model, cusum_kwh=self._cusum_kwh,
+        """The live view as data (the model by its id)."""
+        return BaselineState(model_id=self._model_id, cusum_kwh=self._cusum_kwh,
                              drift=self.drift.state(), alarmed=self._alarmed)
 
     def load(self, state: BaselineState) -> None:
-        """Take the state `state` gave."""
-        self._model = state.model
+        """Take the state `state` gave; `set` the model again to go on with its sums."""
+        self._model = None
+        self._model_id = state.model_id
         self._cusum_kwh = state.cusum_kwh
         self._alarmed = state.alarmed
         self.drift.load(state.drift)

@@ -236,7 +236,11 @@ class MachineScorer:
     @classmethod
     def from_state(cls, state: ScorerState, config: ScoringConfig) -> MachineScorer:
         """The scorer that wrote ``state``, going on with ``config``; `StateMismatch` when
-        the state is of another detector (or detector parameters) than ``config``'s."""
+        the state is of another detector (or detector parameters) than ``config``'s.
+
+        The state names the active baseline by its id: `set_baseline` it again (the same
+        model goes on with its CUSUM and drift test), and set `maintenance`.
+        """
         if machine_by_id(state.machine_id) is None:
             msg = f"a state of an unknown machine {state.machine_id!r}"
             raise StateMismatch(msg)

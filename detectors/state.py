@@ -28,6 +28,7 @@ from schemas.events import AnomalyEpisode
 __all__ = [
     "VERSION",
     "BaselineState",
+    "BaselineStateV1",
     "CusumState",
     "DetectorState",
     "EpisodesState",
@@ -37,10 +38,12 @@ __all__ = [
     "HourState",
     "Interval",
     "MetricsState",
+    "MetricsStateV1",
     "OrderState",
     "ResidualState",
     "RunState",
     "ScorerState",
+    "ScorerStateV1",
     "StateMismatch",
     "StuckState",
     "SustainedState",
@@ -52,8 +55,9 @@ __all__ = [
     "upcast",
 ]
 
-#: The layout `encode` writes.
-VERSION = 1
+#: The layout `encode` writes. 2: the live baseline keeps its model's id, not a copy of the
+#: model (the registry holds models; the worker sets the active one after a restore).
+VERSION = 2
 
 
 class StateMismatch(ValueError):
@@ -219,10 +223,10 @@ class CusumState(msgspec.Struct, kw_only=True):
 
 
 class BaselineState(msgspec.Struct, kw_only=True):
-    """`detectors.enpi.LiveBaseline`: the active model, the interval CUSUM (kWh) and the
-    hourly drift test."""
+    """`detectors.enpi.LiveBaseline`: which model its sums are of (``model_id``), the
+    interval CUSUM (kWh) and the hourly drift test."""
 
-    model: BaselineModel | None = None
+    model_id: str | None = None
     cusum_kwh: float = 0.0
     drift: CusumState = msgspec.field(default_factory=CusumState)
     alarmed: bool = False
@@ -240,7 +244,7 @@ class MetricsState(msgspec.Struct, kw_only=True):
 
 
 class ScorerState(msgspec.Struct, kw_only=True):
-    """Everything `detectors.scoring.MachineScorer` keeps for one machine (version 1)."""
+    """Everything `detectors.scoring.MachineScorer` keeps for one machine."""
 
     version: int = VERSION
     machine_id: str
@@ -253,13 +257,53 @@ class ScorerState(msgspec.Struct, kw_only=True):
     metrics: MetricsState
 
 
+# -- older versions ----------------------------------------------------------------------
+
+
+class BaselineStateV1(msgspec.Struct, kw_only=True):
+    """Version 1 of `BaselineState`: a copy of the whole active model."""
+
+    model: BaselineModel | None = None
+    cusum_kwh: float = 0.0
+    drift: CusumState = msgspec.field(default_factory=CusumState)
+    alarmed: bool = False
+
+
+class MetricsStateV1(msgspec.Struct, kw_only=True):
+    """Version 1 of `MetricsState`."""
+
+    window: WindowState
+    hourly: HourState
+    baseline: BaselineStateV1
+
+
+class ScorerStateV1(msgspec.Struct, kw_only=True):
+    """Version 1 of `ScorerState` (the first written without pickle)."""
+
+    version: int = 1
+    machine_id: str
+    detector: DetectorState
+    order: OrderState
+    sustained: SustainedState
+    stuck: StuckState
+    run: RunState
+    episodes: EpisodesState
+    metrics: MetricsStateV1
+
+
+# -- reading and writing -----------------------------------------------------------------
+
+
 class _Version(msgspec.Struct):
     version: int
 
 
 _encoder = msgspec.json.Encoder()
 _version_decoder = msgspec.json.Decoder(_Version)
-_decoders: dict[int, msgspec.json.Decoder[ScorerState]] = {VERSION: msgspec.json.Decoder(ScorerState)}
+_decoders: dict[int, msgspec.json.Decoder[ScorerState] | msgspec.json.Decoder[ScorerStateV1]] = {
+    1: msgspec.json.Decoder(ScorerStateV1),
+    VERSION: msgspec.json.Decoder(ScorerState),
+}
 
 
 def encode(state: ScorerState) -> bytes:
@@ -271,7 +315,7 @@ def encode(state: ScorerState) -> bytes:
     >>> s = MachineScorer("c0000000-0000-0000-0000-000000000003", ScoringConfig())
     >>> raw = encode(s.state())
     >>> raw[:12], decode(raw) == s.state()
-    (b'{"version":1', True)
+    (b'{"version":2', True)
     """
     return _encoder.encode(state)
 
@@ -286,6 +330,10 @@ def decode(raw: bytes) -> ScorerState:
     Traceback (most recent call last):
     ...
     detectors.state.StateMismatch: not a scorer state: ...
+    >>> decode(b'{"version": 9}')
+    Traceback (most recent call last):
+    ...
+    detectors.state.StateMismatch: state version 9 (this worker reads 1, 2)
     """
     try:
         version = _version_decoder.decode(raw).version
@@ -294,11 +342,24 @@ def decode(raw: bytes) -> ScorerState:
             msg = f"state version {version} (this worker reads {', '.join(map(str, _decoders))})"
             raise StateMismatch(msg)
         return upcast(decoder.decode(raw))
-    except msgspec.DecodeError as e:
+    except msgspec.DecodeError as e:  # ValidationError included
         msg = f"not a scorer state: {e}"
         raise StateMismatch(msg) from e
 
 
-def upcast(state: ScorerState) -> ScorerState:
-    """A state of any known version as one of `VERSION` (pure)."""
-    return state
+def upcast(state: ScorerState | ScorerStateV1) -> ScorerState:
+    """A state of any known version as one of `VERSION` (pure).
+
+    Version 1 to 2: the live baseline keeps the id of the model its sums are of; the model
+    itself comes from the registry again (`detectors.scoring.MachineScorer.set_baseline`).
+    """
+    if isinstance(state, ScorerState):
+        return state
+    b = state.metrics.baseline
+    baseline = BaselineState(model_id=None if b.model is None else b.model.model_id,
+                             cusum_kwh=b.cusum_kwh, drift=b.drift, alarmed=b.alarmed)
+    return ScorerState(
+        machine_id=state.machine_id, detector=state.detector, order=state.order,
+        sustained=state.sustained, stuck=state.stuck, run=state.run, episodes=state.episodes,
+        metrics=MetricsState(window=state.metrics.window, hourly=state.metrics.hourly,
+                             baseline=baseline))
