@@ -151,7 +151,8 @@ class _Table:
         days = np.floor(self.t / 86_400)
         hour = (self.t - days * 86_400) / 3600
         lo, hi = SHIFT_HOURS_UTC
-        return (((days + 3) % 7 < 5) & (hour >= lo) & (hour < hi)).astype(float)
+        out: np.ndarray = (((days + 3) % 7 < 5) & (hour >= lo) & (hour < hi)).astype(float)
+        return out
 
     def take(self, idx: np.ndarray | slice) -> _Table:
         return _Table(self.t[idx], self.y[idx], self.coverage[idx], self.production[idx],
@@ -272,7 +273,7 @@ def acceptance(metrics: BaselineMetrics, interval: str = "hourly") -> tuple[bool
         cv, nmbe, part = metrics.cv_rmse, metrics.nmbe, "in-sample"
     g14 = f"(ASHRAE Guideline 14, {interval}; {part})"
     reasons: list[str] = []
-    if cv is None or not cv <= max_cv:
+    if not cv <= max_cv:
         reasons.append(f"CV(RMSE) {_pct(cv)} exceeds {max_cv:g} % {g14}")
     if nmbe is None or not abs(nmbe) <= max_nmbe:
         reasons.append(f"NMBE {_pct(nmbe, sign=True)} is outside ±{max_nmbe:g} % {g14}")
@@ -426,10 +427,10 @@ def _search(
     ok = dok & (active >= min_side) & (n - active >= min_side) & (num > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         gain = np.where(ok, num * num / den, -np.inf)
-    i = int(np.argmax(gain))
-    if not np.isfinite(gain[i]):
+    k = int(np.argmax(gain))
+    if not np.isfinite(gain[k]):
         return None, None
-    return (float(g[i]), None) if spec.heating else (None, float(g[i]))
+    return (float(g[k]), None) if spec.heating else (None, float(g[k]))
 
 
 def _balance_points(
@@ -739,9 +740,10 @@ def features_of(model: BaselineModel, row: Any, *, missing_as_zero: bool = False
     [50.0, 0.0, 1.0]
     """
     table = _table([row], _model_interval(model))
-    x = _design(table, model.feature_names, model.balance_points)[0]
+    x: np.ndarray = _design(table, model.feature_names, model.balance_points)[0]
     if missing_as_zero:
-        return np.nan_to_num(x, nan=0.0)
+        zeroed: np.ndarray = np.nan_to_num(x, nan=0.0)
+        return zeroed
     missing = [name for name, v in zip(model.feature_names, x, strict=True) if not np.isfinite(v)]
     if missing:
         msg = f"row at {_get(row, 'hour_start')} lacks the drivers of {missing}"

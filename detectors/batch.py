@@ -44,7 +44,9 @@ def _matrix(rows: Sequence[EnergyHourly], names: Sequence[str],
     cols = []
     for name in names:
         if name == "baseline_residual_kwh":
-            assert model is not None  # noqa: S101
+            if model is None:
+                msg = "baseline_residual_kwh needs the baseline model"
+                raise ValueError(msg)
             pred = bl.predict_many(model, rows, missing_as_zero=True)
             cols.append(np.array([r.energy_kwh for r in rows]) - pred)
         else:

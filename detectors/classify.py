@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
+from schemas.events import Severity
+
 #: A run of point anomalies this long is a `baseline_deviation`, not a string of spikes.
 LONG_RUN = timedelta(minutes=15)
 
@@ -81,7 +83,8 @@ def producing(drivers: Mapping[str, float]) -> bool:
     return True
 
 
-def severity_of(z: float, impact_kwh: float | None = None, rated_kw: float | None = None) -> str:
+def severity_of(z: float, impact_kwh: float | None = None,
+                rated_kw: float | None = None) -> Severity:
     """How bad an anomaly is: how far it deviates, and how much energy it has cost so far.
 
     ``impact_kwh`` is the energy above (or below) expected over the anomaly's run so far;

@@ -69,7 +69,7 @@ class EpisodeTracker:
         fields.update(changes)
         fields.update(status=status, occurred_at=at, event_id=stable_event_id(
             "anomaly_episode", ep.episode_id, status, fields["count"], at.isoformat()))
-        return AnomalyEpisode(**fields)  # type: ignore[arg-type]
+        return AnomalyEpisode(**fields)
 
     def on_anomaly(self, a: AnomalyDetected) -> list[AnomalyEpisode]:
         """Fold one anomaly; return the episode events it causes (maybe none)."""

@@ -139,7 +139,7 @@ def hold(scores: ArrayLike, threshold: float, rows: int) -> NDArray[np.bool_]:
     for i in np.flatnonzero(s >= threshold):
         if i > quiet_until:
             out[i] = True
-            quiet_until = i + rows
+            quiet_until = int(i) + rows
     return out
 
 

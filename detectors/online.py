@@ -11,6 +11,7 @@ import struct
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +28,7 @@ from detectors.state import (
     ZScoreState,
 )
 
-Vector = npt.NDArray[np.float64]
+Vector = npt.NDArray[np.floating[Any]]
 
 
 class HalfSpaceTreesDetector(AnomalyDetector):
@@ -122,11 +123,11 @@ class HalfSpaceTreesDetector(AnomalyDetector):
         True
         """
         m = self._model
-        nodes = [node for tree in m.trees for node in tree.iter_dfs()]
+        nodes = _nodes(m)
         return HSTState(
             n_trees=self.n_trees, height=self.height, window_size=self.window_size,
             seed=self.seed, features=sorted(m.limits), check=_thresholds_crc(nodes),
-            counter=m.counter, first_window=m._first_window,
+            counter=m.counter, first_window=m._first_window,  # noqa: SLF001 - River's flag
             l_mass=[node.l_mass for node in nodes], r_mass=[node.r_mass for node in nodes])
 
     def load(self, state: HSTState | ZScoreState) -> None:
@@ -144,7 +145,7 @@ class HalfSpaceTreesDetector(AnomalyDetector):
         m = self._model
         if state.features:  # the trees exist: build them as River did, on those features
             m.learn_one(dict.fromkeys(state.features, 0.0))  # type: ignore[no-untyped-call]  # River
-        nodes = [node for tree in m.trees for node in tree.iter_dfs()]
+        nodes = _nodes(m)
         if (len(nodes) != len(state.l_mass) or len(nodes) != len(state.r_mass)
                 or _thresholds_crc(nodes) != state.check):
             msg = "the stored masses are not of the trees this River builds from the seed"
@@ -152,10 +153,16 @@ class HalfSpaceTreesDetector(AnomalyDetector):
         for node, left, right in zip(nodes, state.l_mass, state.r_mass, strict=True):
             node.l_mass, node.r_mass = left, right
         m.counter = state.counter
-        m._first_window = state.first_window
+        m._first_window = state.first_window  # noqa: SLF001 - River keeps it private
 
 
-def _thresholds_crc(nodes: list[object]) -> int:
+def _nodes(model: anomaly.HalfSpaceTrees) -> list[Any]:
+    """Every node of the trees, tree after tree, each depth first (River's pivot order)."""
+    return [node for tree in model.trees
+            for node in tree.iter_dfs()]  # type: ignore[no-untyped-call]  # River is untyped
+
+
+def _thresholds_crc(nodes: list[Any]) -> int:
     """CRC-32 of the split thresholds, in node order (0 before the trees exist)."""
     thresholds = [float(t) for node in nodes if (t := getattr(node, "threshold", None)) is not None]
     return zlib.crc32(struct.pack(f"<{len(thresholds)}d", *thresholds)) if thresholds else 0

@@ -77,7 +77,7 @@ class Registry:
 
     def next_version(self, machine_id: str, model_type: str = "baseline") -> int:
         """The version number the next trained model gets."""
-        return max(self.models.get((machine_id, model_type), {0: None}), default=0) + 1  # type: ignore[arg-type]
+        return max(self.models.get((machine_id, model_type), {0: None}), default=0) + 1
 
     def rollback_target(self, machine_id: str, model_type: str = "baseline") -> BaselineModel | None:
         """The newest accepted version older than the active one."""

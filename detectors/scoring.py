@@ -40,7 +40,7 @@ from detectors.state import ScorerState, StateMismatch
 from detectors.stuck import StuckMeter
 from detectors.sustained import SustainedDeviation
 from schemas.energy import BaselineModel, EnergyHourly
-from schemas.events import AnomalyDetected, Event, MaintenanceWindow, stable_event_id
+from schemas.events import AnomalyDetected, Event, MaintenanceWindow, Severity, stable_event_id
 from schemas.machines import Machine, machine_by_id
 from schemas.readings import Reading
 
@@ -51,6 +51,7 @@ Output = Event | EnergyHourly
 
 #: Flagged readings this close together are one run (for energy impact and following).
 _RUN_GAP = timedelta(minutes=5)
+_SEVERITIES: tuple[Severity, ...] = ("normal", "warning", "critical")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -357,9 +358,8 @@ class MachineScorer:
         impact = self.runs.kwh
         minutes = self.runs.length(ts).total_seconds() / 60
         # A flagged reading is at least a warning: "normal" would say there is nothing to see.
-        severity = ("warning" if kind == "stuck" else max(
-            severity_of(z, impact, self.machine.rated_power_kw), "warning",
-            key=("normal", "warning", "critical").index))
+        severity: Severity = "warning" if kind == "stuck" else max(
+            severity_of(z, impact, self.machine.rated_power_kw), "warning", key=_SEVERITIES.index)
         parts = " + ".join(f"{k} {v:.2f}" for k, v in self.expect.contributions(drivers).items())
         why = {
             "stuck": f"the same value {self.config.stuck_run} times in a row: meter stuck?",
@@ -379,7 +379,7 @@ class MachineScorer:
             occurred_at=ts, machine_id=self.machine_id, machine_name=self.machine.name,
             timestamp=ts, metric=METRIC, value=r.power_kw, expected_value=round(expected, 4),
             deviation_percent=deviation, score=round(score, 4),
-            threshold=self.config.threshold, anomaly_score=round(z, 3), severity=severity,  # type: ignore[arg-type]
+            threshold=self.config.threshold, anomaly_score=round(z, 3), severity=severity,
             anomaly_type=kind, detector=self.config.detector, explanation=explanation,
             energy_impact_kwh=round(impact, 4))
 

@@ -26,7 +26,7 @@ _LOG_EPS = math.log(1e-10)
 
 def _alpha(half_life: float, n: float) -> float:
     # Early on weigh like a plain mean, later like an EW mean with the given half-life.
-    return max(1.0 - 0.5 ** (1.0 / half_life), 1.0 / (n + 1.0))
+    return max(1.0 - float(0.5 ** (1.0 / half_life)), 1.0 / (n + 1.0))
 
 
 class AnomalyLikelihood(AnomalyDetector):
@@ -213,13 +213,13 @@ class AnomalyLikelihood(AnomalyDetector):
         return None if t is None else float(t)
 
     # -- interface ---------------------------------------------------------------------
-    def score_one(self, x: Features) -> float:  # noqa: D102
+    def score_one(self, x: Features) -> float:
         v = x.get(self.feature)
         if v is None or not math.isfinite(v):
             return 0.0
         return self._step(float(v), self._time(x))[1]
 
-    def learn_one(self, x: Features) -> None:  # noqa: D102
+    def learn_one(self, x: Features) -> None:
         v = x.get(self.feature)
         if v is None or not math.isfinite(v):
             return
@@ -348,11 +348,11 @@ class HotellingT2(AnomalyDetector):
         a = 1.0 - 0.5 ** (1.0 / self.smooth_half_life)
         return float(s["smooth"] + a * (t - s["smooth"]))
 
-    def score_one(self, x: Features) -> float:  # noqa: D102
+    def score_one(self, x: Features) -> float:
         t = self._smoothed(self.t2(x))
         return t / (t + self.scale * len(self.features))
 
-    def learn_one(self, x: Features) -> None:  # noqa: D102
+    def learn_one(self, x: Features) -> None:
         s = self._state()
         if s["n"] >= 2:
             s["smooth"] = self._smoothed(self.t2(x))
