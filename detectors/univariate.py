@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from detectors.base import AnomalyDetector, Features
@@ -137,49 +138,47 @@ class AnomalyLikelihood(AnomalyDetector):
         self.seed = seed
 
     # -- state -------------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
-        s = self.__dict__.get("_s")
+    _s: _LikelihoodState | None = None  # built on first use
+
+    def _state(self) -> _LikelihoodState:
+        s = self._s
         if s is None:
-            s = {
-                "n": 0, "m_fast": 0.0, "m_slow": 0.0, "mad_slow": 0.0, "mad_err": 0.0,
-                "recent": deque(maxlen=self.short),
-                "raw_recent": deque(maxlen=self.average), "raw_hist": deque(),
-                "sum": 0.0, "sumsq": 0.0, "memo": None,
-                "lag": deque(), "mad_seas": 0.0, "n_seas": 0,
-                "seas_recent": deque(maxlen=self.short),
-            }
-            self.__dict__["_s"] = s
+            s = self._s = _LikelihoodState(
+                level=_Level(recent=deque(maxlen=self.short)),
+                surprise=_Surprise(recent=deque(maxlen=self.average), hist=deque()),
+                seasonal=_Seasonal(lag=deque(), recent=deque(maxlen=self.short)))
         return s
 
-    def _seasonal(self, s: dict[str, Any], v: float, t: float | None) -> float | None:
+    def _seasonal(self, s: _LikelihoodState, v: float, t: float | None) -> float | None:
         """``v`` minus the value one period earlier, or None (no period, or no such row)."""
         if self.period is None or t is None:
             return None
         target = t - self.period
-        lag = s["lag"]
         best = None
-        for tt, vv in lag:
+        for tt, vv in s.seasonal.lag:
             if tt > target:
                 break
             best = vv
         return None if best is None else v - best
 
-    def _raw(self, s: dict[str, Any], v: float, t: float | None) -> float:
-        if s["n"] < 2:
+    def _raw(self, s: _LikelihoodState, v: float, t: float | None) -> float:
+        lv = s.level
+        if lv.n < 2:
             return 0.0
-        floor = 1e-9 + 1e-6 * abs(s["m_slow"])
-        s_slow = 1.2533 * max(s["mad_slow"], floor)
-        s_err = 1.2533 * max(s["mad_err"], floor)
-        level = abs(v - s["m_slow"]) / s_slow
-        step = abs(v - s["m_fast"]) / s_err
-        recent = s["recent"]
+        floor = 1e-9 + 1e-6 * abs(lv.m_slow)
+        s_slow = 1.2533 * max(lv.mad_slow, floor)
+        s_err = 1.2533 * max(lv.mad_err, floor)
+        level = abs(v - lv.m_slow) / s_slow
+        step = abs(v - lv.m_fast) / s_err
+        recent = lv.recent
         m_short = (sum(recent) + v) / (len(recent) + 1)
-        shift = abs(m_short - s["m_slow"]) / s_slow * math.sqrt(len(recent) + 1) / 2.0
+        shift = abs(m_short - lv.m_slow) / s_slow * math.sqrt(len(recent) + 1) / 2.0
         terms = [level, step, shift]
         r = self._seasonal(s, v, t)
-        if r is not None and s["n_seas"] >= self.warmup:
-            s_seas = 1.2533 * max(s["mad_seas"], floor)
-            seas = s["seas_recent"]
+        sn = s.seasonal
+        if r is not None and sn.n >= self.warmup:
+            s_seas = 1.2533 * max(sn.mad, floor)
+            seas = sn.recent
             m_seas = (sum(seas) + r) / (len(seas) + 1)
             terms += [abs(r) / s_seas, abs(m_seas) / s_seas * math.sqrt(len(seas) + 1) / 2.0]
         if self.combine == "max":
@@ -189,23 +188,24 @@ class AnomalyLikelihood(AnomalyDetector):
     def _step(self, v: float, t: float | None) -> tuple[float, float]:
         """(raw surprise, score) of ``v`` from the current state; memoised per row."""
         s = self._state()
-        memo = s["memo"]
-        if memo is not None and memo[:3] == (s["n"], v, t):
+        u, n = s.surprise, s.level.n
+        memo = u.memo
+        if memo is not None and memo[:3] == (n, v, t):
             return memo[3], memo[4]
         raw = self._raw(s, v, t)
         score = 0.0
-        hist = s["raw_hist"]
-        if s["n"] >= self.warmup and len(hist) >= 2:
+        hist = u.hist
+        if n >= self.warmup and len(hist) >= 2:
             k = len(hist)
-            mean = s["sum"] / k
-            var = max(s["sumsq"] / k - mean * mean, 0.0)
+            mean = u.sum / k
+            var = max(u.sumsq / k - mean * mean, 0.0)
             sd = max(math.sqrt(var), 1e-4)
-            rr = s["raw_recent"]
+            rr = u.recent
             avg = (sum(rr) + raw - (rr[0] if len(rr) == rr.maxlen else 0.0)) / min(
                 len(rr) + 1, self.average)
             q = 0.5 * math.erfc((avg - mean) / sd / math.sqrt(2.0))
             score = min(1.0, max(0.0, math.log(q + 1e-10) / _LOG_EPS))
-        s["memo"] = (s["n"], v, t, raw, score)
+        u.memo = (n, v, t, raw, score)
         return raw, score
 
     def _time(self, x: Features) -> float | None:
@@ -214,12 +214,14 @@ class AnomalyLikelihood(AnomalyDetector):
 
     # -- interface ---------------------------------------------------------------------
     def score_one(self, x: Features) -> float:
+        """The score of ``x`` in [0, 1] (0 for a missing or non-finite value)."""
         v = x.get(self.feature)
         if v is None or not math.isfinite(v):
             return 0.0
         return self._step(float(v), self._time(x))[1]
 
     def learn_one(self, x: Features) -> None:
+        """Learn one row (a missing or non-finite value is left out)."""
         v = x.get(self.feature)
         if v is None or not math.isfinite(v):
             return
@@ -227,37 +229,81 @@ class AnomalyLikelihood(AnomalyDetector):
         t = self._time(x)
         raw, _ = self._step(v, t)
         s = self._state()
+        sn = s.seasonal
         r = self._seasonal(s, v, t)
         if r is not None:
-            s["mad_seas"] += _alpha(self.slow_half_life, s["n_seas"]) * (abs(r) - s["mad_seas"])
-            s["n_seas"] += 1
-            s["seas_recent"].append(r)
+            sn.mad += _alpha(self.slow_half_life, sn.n) * (abs(r) - sn.mad)
+            sn.n += 1
+            sn.recent.append(r)
         if self.period is not None and t is not None:
-            lag = s["lag"]
+            lag = sn.lag
             lag.append((t, v))
             while len(lag) >= 2 and lag[1][0] <= t - self.period:
                 lag.popleft()
-        n = s["n"]
+        lv = s.level
+        n = lv.n
         if n == 0:
-            s["m_fast"] = s["m_slow"] = v
+            lv.m_fast = lv.m_slow = v
         else:
-            s["mad_err"] += _alpha(self.slow_half_life, n) * (abs(v - s["m_fast"]) - s["mad_err"])
+            lv.mad_err += _alpha(self.slow_half_life, n) * (abs(v - lv.m_fast) - lv.mad_err)
             a_slow = _alpha(self.slow_half_life, n)
-            s["mad_slow"] += a_slow * (abs(v - s["m_slow"]) - s["mad_slow"])
-            s["m_slow"] += a_slow * (v - s["m_slow"])
-            s["m_fast"] += _alpha(self.fast_half_life, n) * (v - s["m_fast"])
-        s["recent"].append(v)
-        s["raw_recent"].append(raw)
-        hist = s["raw_hist"]
-        hist.append(raw)
-        s["sum"] += raw
-        s["sumsq"] += raw * raw
-        if len(hist) > self.history:
-            old = hist.popleft()
-            s["sum"] -= old
-            s["sumsq"] -= old * old
-        s["n"] = n + 1
-        s["memo"] = None
+            lv.mad_slow += a_slow * (abs(v - lv.m_slow) - lv.mad_slow)
+            lv.m_slow += a_slow * (v - lv.m_slow)
+            lv.m_fast += _alpha(self.fast_half_life, n) * (v - lv.m_fast)
+        lv.recent.append(v)
+        u = s.surprise
+        u.recent.append(raw)
+        u.hist.append(raw)
+        u.sum += raw
+        u.sumsq += raw * raw
+        if len(u.hist) > self.history:
+            old = u.hist.popleft()
+            u.sum -= old
+            u.sumsq -= old * old
+        lv.n = n + 1
+        u.memo = None
+
+
+@dataclass(slots=True)
+class _Level:
+    """The level and the one-step forecast: robust EW means and deviations of the values."""
+
+    recent: deque[float]  # the last ``short`` values
+    n: int = 0
+    m_fast: float = 0.0
+    m_slow: float = 0.0
+    mad_slow: float = 0.0
+    mad_err: float = 0.0
+
+
+@dataclass(slots=True)
+class _Surprise:
+    """The raw surprises: the last ``average``, and ``history`` of them with their sums."""
+
+    recent: deque[float]
+    hist: deque[float]
+    sum: float = 0.0
+    sumsq: float = 0.0
+    memo: tuple[int, float, float | None, float, float] | None = None  # the last _step
+
+
+@dataclass(slots=True)
+class _Seasonal:
+    """The seasonal terms: (time, value) one period back, and the differences from it."""
+
+    lag: deque[tuple[float, float]]
+    recent: deque[float]  # the last ``short`` differences
+    mad: float = 0.0
+    n: int = 0
+
+
+@dataclass(slots=True)
+class _LikelihoodState:
+    """`AnomalyLikelihood`'s state, by what it measures."""
+
+    level: _Level
+    surprise: _Surprise
+    seasonal: _Seasonal
 
 
 class HotellingT2(AnomalyDetector):
