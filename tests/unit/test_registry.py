@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 from detectors.baseline import _example_model
 from detectors.registry import Jobs, Registry
+from schemas.energy import BaselineModel
 from schemas.events import (
     ModelActivated,
     ModelRolledBack,
     ModelTrained,
+    RegistryEvent,
     TrainingCompleted,
     TrainingProgress,
     TrainingStarted,
@@ -17,6 +20,11 @@ from schemas.events import (
 
 T = datetime(2032, 1, 1, tzinfo=UTC)
 M = "c0000000-0000-0000-0000-000000000007"
+
+
+def present(model: BaselineModel | None) -> BaselineModel:
+    assert model is not None
+    return model
 
 
 def trained(v: int, accepted: bool = True) -> ModelTrained:
@@ -38,18 +46,18 @@ def test_versions_active_next_and_rollback() -> None:
     for e in (trained(1), activated(1), trained(2, accepted=False), trained(3), activated(3)):
         r.apply(e)
     assert [m.version for m in r.versions(M)] == [3, 2, 1]
-    assert r.active_model(M).version == 3  # type: ignore[union-attr]
+    assert present(r.active_model(M)).version == 3
     assert r.next_version(M) == 4
-    assert r.get("id2").accepted is False  # type: ignore[union-attr]
-    assert r.rollback_target(M).version == 1  # type: ignore[union-attr]  # 2 failed acceptance
+    assert present(r.get("id2")).accepted is False
+    assert present(r.rollback_target(M)).version == 1  # 2 failed acceptance
     r.apply(ModelRolledBack(event_id="r", occurred_at=T + timedelta(hours=5), machine_id=M,
                             model_type="baseline", version=1, model_id="id1", from_version=3))
-    assert r.active_model(M).version == 1  # type: ignore[union-attr]
+    assert present(r.active_model(M)).version == 1
     assert r.activated_at(M) == T + timedelta(hours=5)
 
 
 def test_replaying_the_same_log_gives_the_same_registry() -> None:
-    log = [trained(1), activated(1), trained(2), activated(2)]
+    log: list[RegistryEvent] = [trained(1), activated(1), trained(2), activated(2)]
     a, b = Registry(), Registry()
     for e in log:
         a.apply(e)
@@ -58,19 +66,28 @@ def test_replaying_the_same_log_gives_the_same_registry() -> None:
     assert a.active == b.active and a.models == b.models
 
 
-def _job_events(job: str) -> list:  # type: ignore[type-arg]
-    common = {"occurred_at": T, "machine_id": M, "training_job_id": job, "job_id": job,
-              "model_type": "baseline"}
-    return [TrainingStarted(event_id="s", **common),  # type: ignore[arg-type]
-            TrainingProgress(event_id="p", stage="data_loaded", progress_pct=20, **common),  # type: ignore[arg-type]
-            TrainingCompleted(event_id="c", version=1, accepted=True, **common)]  # type: ignore[arg-type]
+class _JobFields(TypedDict):
+    occurred_at: datetime
+    machine_id: str
+    training_job_id: str
+    job_id: str
+    model_type: str
+
+
+def _job_events(job: str) -> tuple[TrainingStarted, TrainingProgress, TrainingCompleted]:
+    common = _JobFields(occurred_at=T, machine_id=M, training_job_id=job, job_id=job,
+                        model_type="baseline")
+    return (TrainingStarted(event_id="s", **common),
+            TrainingProgress(event_id="p", stage="data_loaded", progress_pct=20, **common),
+            TrainingCompleted(event_id="c", version=1, accepted=True, **common))
 
 
 def test_jobs_running_then_terminal_and_redelivery_changes_nothing() -> None:
     js = Jobs()
     started, progress, done = _job_events("j1")
     js.apply(started)
-    assert js.running(M, "baseline").training_job_id == "j1"  # type: ignore[union-attr]
+    job = js.running(M, "baseline")
+    assert job is not None and job.training_job_id == "j1"
     js.apply(progress)
     assert js.jobs["j1"].progress_pct == 20
     js.apply(done)
