@@ -48,11 +48,14 @@ def fit(rows: list[Any], machine_id: str = "m", **kw: Any) -> BaselineModel:
     return fit_baseline(rows, machine_id=machine_id, **{**JOB, **kw})
 
 
-def row(h: int, kwh: float, *, t0: datetime = START, mid: str = "m",
-        **drivers: float | None) -> EnergyHourly:
+def row(h: int, kwh: float, *, t0: datetime = START, mid: str = "m", coverage: float = 1.0,
+        production_count: float | None = None, throughput_units_per_hour: float | None = None,
+        outdoor_temp_c: float | None = None) -> EnergyHourly:
     return EnergyHourly(machine_id=mid, hour_start=t0 + timedelta(hours=h), energy_kwh=kwh,
-                        readings=60, coverage=drivers.pop("coverage", None) or 1.0,
-                        mean_power_kw=kwh, max_power_kw=kwh, **drivers)
+                        readings=60, coverage=coverage, mean_power_kw=kwh, max_power_kw=kwh,
+                        production_count=production_count,
+                        throughput_units_per_hour=throughput_units_per_hour,
+                        outdoor_temp_c=outdoor_temp_c)
 
 
 @pytest.fixture(scope="module")
@@ -319,6 +322,7 @@ def test_predict_matches_the_stored_numbers_and_survives_json(
     assert np.median(np.abs(many / actual - 1)) < 0.01
     assert many == pytest.approx(actual, rel=0.10)
     r = rows[0]
+    assert r.production_count is not None and r.outdoor_temp_c is not None
     x = features_of(model, r)
     assert x.tolist() == pytest.approx([
         r.production_count, max(0.0, model.balance_points["heating_c"] - r.outdoor_temp_c),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import statistics
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from typing import Any
+from pathlib import Path
 
 import msgspec
 import numpy as np
@@ -324,7 +325,7 @@ def test_clean_readings_outside_labels(
 # --------------------------------------------------------------------------- label files
 
 
-def test_labels_round_trip(tmp_path: Any) -> None:
+def test_labels_round_trip(tmp_path: Path) -> None:
     labels = generate(start=MONDAY, duration=timedelta(days=14)).labels
     path = tmp_path / "labels.jsonl"
     write_labels(labels, path)
@@ -347,7 +348,7 @@ class FakeProducer:
 
     instances: list[FakeProducer] = []
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: object) -> None:
         self.kwargs = kwargs
         self.sent: list[tuple[str, bytes, bytes]] = []
         self.timestamps: list[int] = []
@@ -379,7 +380,7 @@ def fake_producer(monkeypatch: pytest.MonkeyPatch) -> type[FakeProducer]:
 
 
 async def test_run_sends_every_reading_keyed_by_machine(
-    fake_producer: type[FakeProducer], tmp_path: Any,
+    fake_producer: type[FakeProducer], tmp_path: Path,
 ) -> None:
     labels_path = tmp_path / "labels.jsonl"
     settings = Settings(kafka_bootstrap="kafka.test:9092")
@@ -476,7 +477,7 @@ async def test_run_default_start_puts_the_backfill_in_the_past(
 
 
 async def test_run_until_stopped_writes_labels_per_day(
-    fake_producer: type[FakeProducer], tmp_path: Any,
+    fake_producer: type[FakeProducer], tmp_path: Path,
 ) -> None:
     stop = asyncio.Event()
     labels_path = tmp_path / "labels.jsonl"
@@ -534,10 +535,10 @@ def test_efficiency_change_scales_power_from_its_time_on() -> None:
 
 def test_efficiency_change_keeps_other_machines_and_labels() -> None:
     boiler = BY_TYPE["boiler"]
-    kw: dict[str, Any] = {"start": MONDAY, "duration": timedelta(hours=6),
-                          "anomaly_rate_per_day": 40.0}
-    plain = generate(**kw)
-    changed = generate(**kw, efficiency_changes={boiler.id: (MONDAY, 0.8)})
+    six_hours = functools.partial(generate, start=MONDAY, duration=timedelta(hours=6),
+                                  anomaly_rate_per_day=40.0)
+    plain = six_hours()
+    changed = six_hours(efficiency_changes={boiler.id: (MONDAY, 0.8)})
     assert plain.labels == changed.labels
     for a, b in zip(plain.readings, changed.readings, strict=True):
         if a.machine_id != boiler.id:
@@ -548,14 +549,15 @@ def test_efficiency_change_keeps_other_machines_and_labels() -> None:
 
 def test_efficiency_change_is_validated() -> None:
     motor = BY_TYPE["motor"]
-    ok = {"start": MONDAY, "duration": timedelta(minutes=1), "machines": [motor]}
+    one_minute = functools.partial(generate, start=MONDAY, duration=timedelta(minutes=1),
+                                   machines=[motor])
     with pytest.raises(ValueError, match="not simulated"):
-        generate(**ok, efficiency_changes={BY_TYPE["boiler"].id: (MONDAY, 1.2)})
+        one_minute(efficiency_changes={BY_TYPE["boiler"].id: (MONDAY, 1.2)})
     with pytest.raises(ValueError, match="timezone-aware"):
-        generate(**ok, efficiency_changes={motor.id: (datetime(2026, 1, 5), 1.2)})  # noqa: DTZ001
+        one_minute(efficiency_changes={motor.id: (datetime(2026, 1, 5), 1.2)})  # noqa: DTZ001
     for factor in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="positive"):
-            generate(**ok, efficiency_changes={motor.id: (MONDAY, factor)})
+            one_minute(efficiency_changes={motor.id: (MONDAY, factor)})
 
 
 def test_hourly_coefficients_are_the_profile_in_hourly_terms() -> None:
