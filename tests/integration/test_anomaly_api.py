@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import msgspec
@@ -29,15 +30,18 @@ def api(stack: Stack) -> str:
 
 async def seed(bootstrap: str) -> None:
     """Nine days of the conveyor; on the ninth it draws 3x its power from 10:00 to 12:00."""
-    sim = generate(seed=5, start=T0, duration=timedelta(days=9),
-                   machines=[machine_by_id(CONVEYOR)], anomalies=False)
+    conveyor = machine_by_id(CONVEYOR)
+    assert conveyor is not None
+    sim = generate(seed=5, start=T0, duration=timedelta(days=9), machines=[conveyor],
+                   anomalies=False)
     readings = [msgspec.structs.replace(r, power_kw=3 * r.power_kw, energy_kwh=3 * r.energy_kwh)
                 if FAULT[0] <= r.timestamp < FAULT[1] else r for r in sim.readings]
     async with producer(bootstrap) as p:
         await send_readings(p, topics.READINGS, readings)
 
 
-async def detect(s: aiohttp.ClientSession, api: str, day: int, **extra: object) -> tuple[int, dict]:  # type: ignore[type-arg]
+async def detect(s: aiohttp.ClientSession, api: str, day: int,
+                 **extra: object) -> tuple[int, dict[str, Any]]:
     body = {"machine_id": CONVEYOR, "start": (T0 + timedelta(days=day)).isoformat(),
             "end": (T0 + timedelta(days=day + 1)).isoformat(), **extra}
     async with s.post(f"{api}/api/v1/anomaly/detect", json=body) as r:

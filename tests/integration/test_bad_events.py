@@ -5,6 +5,7 @@ reaches a WebSocket client."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -72,12 +73,13 @@ async def test_junk_on_kafka_and_redis_is_counted_and_a_real_anomaly_still_arriv
     finally:
         await redis.aclose()
 
-    def counted() -> dict[str, object] | None:
+    def counted() -> dict[str, Any] | None:
         body = http_json(f"{base}/health", 2)
         ok = (body["bridge"]["malformed"] == len(BAD_RECORDS)
               and body["hub"]["malformed"] == len(BAD_MESSAGES))
         return dict(body) if ok else None
     body = await eventually(counted, 20, "/health to count every skipped record and message")
+    assert body is not None  # eventually returns a truthy result or fails
     assert body["bridge"]["running"] is True
     assert body["bridge"]["skipped"] == len(BAD_RECORDS)
     assert body["hub"]["running"] is True and body["hub"]["restarts"] == 0

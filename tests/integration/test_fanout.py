@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from schemas.events import AnomalyDetected, SystemAlert, encode
 from schemas.machines import MACHINES
-from tests.integration.clients import producer, ws_client
+from tests.integration.clients import WsCollector, producer, ws_client
 from tests.integration.conftest import ALL_OUTPUT_PARTITIONS, Stack, bridge_partitions
 from tests.integration.services import eventually
 
@@ -28,6 +30,7 @@ def _events(tag: str, n: int) -> list[tuple[str, str, bytes]]:
     t = datetime(2003, 6, 1, tzinfo=UTC)
     for i in range(n):
         m = MACHINES[i % len(MACHINES)]
+        e: SystemAlert | AnomalyDetected
         if i % 4 == 0:
             e = SystemAlert(event_id=f"{tag}-{i}", occurred_at=t, machine_id=m.id,
                             alert_type="test", severity="info", message=f"alert {i}")
@@ -39,6 +42,11 @@ def _events(tag: str, n: int) -> list[tuple[str, str, bytes]]:
                 severity="critical", anomaly_type="spike", detector="test")
         out.append((type(e).TOPIC, m.id, encode(e)))
     return out
+
+
+def _received(c: WsCollector, ids: set[str]) -> Callable[[list[dict[str, Any]]], bool]:
+    """A `WsCollector.wait_for` predicate: every one of `ids` has reached `c`."""
+    return lambda _: ids <= {e["event_id"] for e in c.events()}
 
 
 async def test_two_api_processes_each_deliver_every_event_exactly_once(
@@ -61,8 +69,7 @@ async def test_two_api_processes_each_deliver_every_event_exactly_once(
         futs = [await p.send(t, key=k.encode(), value=v) for t, k, v in events]
         await asyncio.gather(*futs)
         for c in (ca, cb):
-            await c.wait_for(lambda _, c=c: ids <= {e["event_id"] for e in c.events()},
-                             60, "all 40 events on each client")
+            await c.wait_for(_received(c, ids), 60, "all 40 events on each client")
         # Then a second wave on the same keys: once it is in, any duplicate of the first
         # wave would have arrived before it (per-partition order through one bridge).
         wave2 = _events(tag + "-late", 40)
@@ -70,8 +77,7 @@ async def test_two_api_processes_each_deliver_every_event_exactly_once(
         await asyncio.gather(*futs)
         late = {f"{tag}-late-{i}" for i in range(40)}
         for c in (ca, cb):
-            await c.wait_for(lambda _, c=c: late <= {e["event_id"] for e in c.events()},
-                             60, "the second wave on each client")
+            await c.wait_for(_received(c, late), 60, "the second wave on each client")
     for c in (ca, cb):
         counts = Counter(e["event_id"] for e in c.events() if e["event_id"].startswith(tag))
         assert set(counts) == ids | late
@@ -84,4 +90,4 @@ async def test_two_api_processes_each_deliver_every_event_exactly_once(
 def stack_health(base: str) -> int:
     from tests.integration.services import http_json
 
-    return int(http_json(f"{base}/health")["bridge"]["forwarded"])  # type: ignore[index]
+    return int(http_json(f"{base}/health")["bridge"]["forwarded"])

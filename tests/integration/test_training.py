@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import pytest
@@ -13,7 +15,7 @@ from schemas.events import encode
 from schemas.machines import machine_by_id
 from simulation import generate
 from streams import topics
-from tests.integration.clients import producer, ws_client
+from tests.integration.clients import WsCollector, producer, ws_client
 from tests.integration.conftest import ALL_OUTPUT_PARTITIONS, Stack, bridge_partitions
 from tests.integration.services import eventually, get_json, http_json, wait_until
 
@@ -37,6 +39,7 @@ def api(stack: Stack) -> str:
 async def seed_hourly(bootstrap: str, machine_id: str, start: datetime, days: int) -> None:
     """Put simulated hourly energy of one machine on enms.energy.hourly (no anomalies)."""
     m = machine_by_id(machine_id)
+    assert m is not None, machine_id
     sim = generate(seed=11, start=start, duration=timedelta(days=days), machines=[m],
                    anomalies=False)
     rows = list(hourly_records(sim.readings))
@@ -47,13 +50,14 @@ async def seed_hourly(bootstrap: str, machine_id: str, start: datetime, days: in
         await asyncio.gather(*futs)
 
 
-def training_events(ws, job_id: str) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
+def training_events(ws: WsCollector, job_id: str) -> list[dict[str, Any]]:
     return [m for m in ws.messages if m.get("type", "").startswith("training_")
             and m["data"]["training_job_id"] == job_id]
 
 
-async def post(session: aiohttp.ClientSession, url: str, **kw: object) -> tuple[int, dict]:  # type: ignore[type-arg]
-    async with session.post(url, **kw) as r:  # type: ignore[arg-type]
+async def post(session: aiohttp.ClientSession, url: str, *, params: Mapping[str, str] | None = None,
+               json: object = None) -> tuple[int, dict[str, Any]]:
+    async with session.post(url, params=params, json=json) as r:
         return r.status, await r.json()
 
 
