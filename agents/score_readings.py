@@ -7,6 +7,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import cast
 
 import faust
 
@@ -106,7 +107,10 @@ def checkpoint(machine_ids: set[str]) -> None:
 @app.agent(readings_topic)
 async def score_readings(stream: faust.StreamT[bytes]) -> None:
     """Batches of readings in, anomaly/metric events and dead letters out."""
-    async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+    # The agent is given a faust.Stream; its StreamT type does not declare take_events.
+    batches = cast("faust.Stream[bytes]", stream).take_events(
+        settings.batch_max, within=settings.batch_within_s)
+    async for batch in batches:
         touched = await emit_batch(batch)
         checkpoint(touched)
 

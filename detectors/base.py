@@ -24,7 +24,9 @@ class AnomalyDetector(ABC):
     ``learn_one(x)`` updates state and returns None. Callers score first, then learn, and do
     not learn (or learn with a small weight, where the detector takes one) from points they
     flag. ``__init__`` only stores parameters; state is built
-    lazily, so a detector pickles (its state goes to a Faust changelog).
+    lazily. The detectors a machine's scorer runs also give their state as data
+    (``state()``, ``load(state)``: `detectors.state`), which goes to a Faust changelog
+    without pickle.
     """
 
     @abstractmethod

@@ -33,7 +33,7 @@ from streams.app import app, settings
 log = logging.getLogger(__name__)
 
 
-class ScorerStateCodec(faust.Codec):  # type: ignore[misc]  # faust is untyped
+class ScorerStateCodec(faust.Codec):
     """A table value: a `MachineScorer` (or its `ScorerState`) out, a `ScorerState` in.
 
     Reading never raises: Faust applies the changelog while it recovers, and one value it
@@ -53,7 +53,7 @@ class ScorerStateCodec(faust.Codec):  # type: ignore[misc]  # faust is untyped
             return None
 
 
-class ScorerTable(faust.Table):  # type: ignore[misc]  # faust is untyped
+class ScorerTable(faust.Table):
     """A table whose values go through `ScorerStateCodec` and whose bytes keys stay raw.
 
     Faust derives a table's codecs from its key and value *types* and takes no codec
@@ -72,7 +72,7 @@ class ScorerTable(faust.Table):  # type: ignore[misc]  # faust is untyped
 #: Keys: the machine_id as raw UTF-8 bytes, exactly the key of its readings (a JSON-encoded
 #: key would hash to another partition). Values: `MachineScorer`, or after a recovery the
 #: `ScorerState` it is rebuilt from (None: not readable).
-scorers: faust.Table = app.tables.add(ScorerTable(
+scorers = ScorerTable(
     app,
     name="machine-scorers",
     default=None,
@@ -80,4 +80,5 @@ scorers: faust.Table = app.tables.add(ScorerTable(
     partitions=settings.readings_partitions,
     use_partitioner=True,
     beacon=app.tables.beacon,
-))
+)
+app.tables.add(scorers)

@@ -68,11 +68,7 @@ def mocked(sent: Sent, warmup: int = 300) -> Iterator[None]:
             patch.object(agent_module, "CONFIG", config), \
             patch.dict(agent_module.output_topics,
                        {k: AsyncMock(send=v) for k, v in sent.outputs.items()}):
-        agent_module.scorers.data.pop(M.encode(), None)
-        try:
-            yield
-        finally:
-            agent_module.scorers.data.pop(M.encode(), None)
+        yield  # the table starts empty (tests/agents/conftest.py)
 
 
 def bad_records() -> list[tuple[str, bytes | None, str]]:
@@ -220,7 +216,6 @@ async def test_a_meter_slower_than_its_catalogue_interval_is_scored(app) -> None
     compressor = "c0000000-0000-0000-0000-000000000001"
     sent = Sent()
     with mocked(sent, warmup=30):
-        agent_module.scorers.data.pop(compressor.encode(), None)
         async with agent_module.score_readings.test_context() as agent:
             for i in range(130):
                 r = Reading(machine_id=compressor, timestamp=T0 + timedelta(seconds=30 * i),
@@ -230,7 +225,6 @@ async def test_a_meter_slower_than_its_catalogue_interval_is_scored(app) -> None
             r = Reading(machine_id=compressor, timestamp=T0 + timedelta(seconds=30 * 129 + 1),
                         power_kw=30.0, energy_kwh=30.0 * 30 / 3600)
             await agent.put(encode_reading(r), key=compressor.encode())
-        agent_module.scorers.data.pop(compressor.encode(), None)
     assert [d["field"] for d in sent.dead_letters()] == ["energy_kwh"]
     hours = sent.hours()
     assert [h["readings"] for h in hours] == [120]
