@@ -87,6 +87,17 @@ class HalfSpaceTreesDetector(AnomalyDetector):
             )
         return model
 
+    #: The trees' nodes in state order and their thresholds' CRC, once River has built them.
+    _flat: tuple[anomaly.HalfSpaceTrees, list[Any], int] | None = None
+
+    def _index(self) -> tuple[list[Any], int]:
+        m = self._model
+        flat = self._flat
+        if flat is None or flat[0] is not m or not flat[1]:
+            nodes = _nodes(m)
+            flat = self._flat = (m, nodes, _thresholds_crc(nodes))
+        return flat[1], flat[2]
+
     def _scale(self, x: Features) -> dict[str, float]:
         out = {}
         for name, (lo, hi) in self.limits.items():
@@ -123,10 +134,10 @@ class HalfSpaceTreesDetector(AnomalyDetector):
         True
         """
         m = self._model
-        nodes = _nodes(m)
+        nodes, check = self._index()
         return HSTState(
             n_trees=self.n_trees, height=self.height, window_size=self.window_size,
-            seed=self.seed, features=sorted(m.limits), check=_thresholds_crc(nodes),
+            seed=self.seed, features=sorted(m.limits), check=check,
             counter=m.counter, first_window=m._first_window,  # noqa: SLF001 - River's flag
             l_mass=[node.l_mass for node in nodes], r_mass=[node.r_mass for node in nodes])
 
@@ -145,9 +156,9 @@ class HalfSpaceTreesDetector(AnomalyDetector):
         m = self._model
         if state.features:  # the trees exist: build them as River did, on those features
             m.learn_one(dict.fromkeys(state.features, 0.0))  # type: ignore[no-untyped-call]  # River
-        nodes = _nodes(m)
+        nodes, check = self._index()
         if (len(nodes) != len(state.l_mass) or len(nodes) != len(state.r_mass)
-                or _thresholds_crc(nodes) != state.check):
+                or check != state.check):
             msg = "the stored masses are not of the trees this River builds from the seed"
             raise StateMismatch(msg)
         for node, left, right in zip(nodes, state.l_mass, state.r_mass, strict=True):
