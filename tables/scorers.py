@@ -3,8 +3,8 @@
 In memory a value is the live `MachineScorer`; on the changelog it is the scorer's state as
 data: a versioned `detectors.state.ScorerState`, JSON-encoded by msgspec (`ScorerStateCodec`).
 Nothing read from the changelog is executed (a pickled value would run whatever code its
-writer chose), so anyone who can write the changelog topic can at worst make a machine start
-afresh. Writing the whole state on every reading would put 3-35 kB per reading on the
+writer chose): anyone who can write the changelog topic can set a machine's scorer state,
+but not run code in the worker. Writing the whole state on every reading would put 3-35 kB per reading on the
 changelog (measured: 3 kB for a 30 s machine's residual detector, 15 kB for a 1 s machine's,
 23-35 kB with HalfSpaceTrees), so the agent mutates the scorer in place and writes it back every
 ``checkpoint_interval_s``: after a crash a machine's scorer resumes from its last checkpoint
