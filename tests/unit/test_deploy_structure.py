@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # no stubs installed
+import yaml
 
 from streams.settings import Settings
 
