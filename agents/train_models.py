@@ -51,7 +51,7 @@ class Job:
     def __init__(self, cmd: TrainCommand) -> None:
         self.cmd = cmd
 
-    def _common(self, event_type: str, *parts: object) -> dict[str, object]:
+    def _common(self, event_type: str, *parts: object) -> dict[str, Any]:
         c = self.cmd
         return {"event_id": stable_event_id(event_type, c.training_job_id, *parts),
                 "occurred_at": datetime.now(UTC), "machine_id": c.machine_id,
@@ -59,21 +59,21 @@ class Job:
                 "model_type": c.model_type}
 
     def started(self) -> TrainingStarted:
-        return TrainingStarted(**self._common("training_started"),  # type: ignore[arg-type]
+        return TrainingStarted(**self._common("training_started"),
                                trigger_type=self.cmd.trigger_type, reason=self.cmd.reason)
 
     def progress(self, stage: str, pct: float, message: str) -> TrainingProgress:
-        return TrainingProgress(**self._common("training_progress", stage),  # type: ignore[arg-type]
+        return TrainingProgress(**self._common("training_progress", stage),
                                 stage=stage, progress_pct=pct, message=message)
 
     def completed(self, version: int, accepted: bool, reasons: list[str],
                   metrics: dict[str, object]) -> TrainingCompleted:
-        return TrainingCompleted(**self._common("training_completed"),  # type: ignore[arg-type]
+        return TrainingCompleted(**self._common("training_completed"),
                                  version=version, accepted=accepted, reasons=reasons,
                                  metrics=metrics)
 
     def failed(self, error: str) -> TrainingFailed:
-        return TrainingFailed(**self._common("training_failed"),  # type: ignore[arg-type]
+        return TrainingFailed(**self._common("training_failed"),
                               error=error, error_message=error)
 
 

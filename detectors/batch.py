@@ -138,6 +138,8 @@ def detect_window(
             row=row, score=float(s), threshold=threshold, feature=name, value=value,
             expected=expected, z=z, anomaly_type=kind, severity=severity,
             energy_impact_kwh=round(float(impact), 4),
-            confidence=round(float(min(1.0, (s - threshold) / max(top - threshold, 1e-9))), 3),
+            # 0 for an hour flagged only for leaving the reference's range (its score is
+            # below the threshold), 1 at the reference's most isolated point and beyond.
+            confidence=round(float(min(1.0, max(0.0, (s - threshold) / max(top - threshold, 1e-9)))), 3),
         ))
     return out

@@ -1,4 +1,4 @@
-"""The Numenta Anomaly Benchmark (NAB) score, as `/work/shared/docs/NAB-SCORING.md` defines it.
+"""The Numenta Anomaly Benchmark (NAB) score, as numenta/NAB's scorer (`nab/scorer.py`) defines it.
 
 Pure: rows are integer positions in a file, windows are inclusive ``(L, R)`` row pairs.
 The threshold sweep is exact and vectorised: the raw score S(θ) of a corpus is a step

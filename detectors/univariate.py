@@ -1,4 +1,4 @@
-"""Online detectors for one numeric feature, tuned on NAB (see `streams.evaluate`).
+"""Online detectors for one numeric feature, tuned on NAB (see `evaluation.benchmarks`).
 
 `AnomalyLikelihood` turns robust prediction errors at a few timescales into a raw surprise
 in [0, 1] and reports how unlikely the *recent average* of that surprise is against its own
@@ -95,7 +95,7 @@ class AnomalyLikelihood(AnomalyDetector):
 
     Notes
     -----
-    Chosen for NAB (``streams.evaluate``, ``detectors/configs/nab.json``):
+    Chosen for NAB (``evaluation.benchmarks``, ``evaluation/configs/nab.json``):
     ``average=20, short=20, fast_half_life=6, scale=8, history=3000, combine="mean"``
     with a daily ``period`` and a 200-row alert hold. Against the earlier max-combined
     weekly configuration (standard 62.1 optimised / 60.6 frozen): ``scale=8`` and

@@ -431,4 +431,5 @@ _command_decoder = msgspec.json.Decoder(TrainCommand)
 def decode_command(raw: bytes | None) -> TrainCommand:
     """Decode a record of ``enms.commands``; `schemas.readings.InvalidRecord` when it is not
     a training command."""
-    return decode_record(_command_decoder, raw, "a training command")  # type: ignore[no-any-return]
+    command: TrainCommand = decode_record(_command_decoder, raw, "a training command")
+    return command

@@ -78,7 +78,8 @@ def _place(raw: bytes, limit: int) -> str:
                 stack.pop()
         elif tok == b",":
             if stack and stack[-1][0] == b"[":
-                stack[-1][1] = int(stack[-1][1]) + 1  # type: ignore[call-overload]
+                count = stack[-1][1]
+                stack[-1][1] = (count if isinstance(count, int) else 0) + 1
         elif stack and stack[-1][0] == b"{" and raw[m.end():m.end() + 64].lstrip()[:1] == b":":
             stack[-1][1] = tok[1:-1].decode("utf-8", "replace")  # a key
     out = ""

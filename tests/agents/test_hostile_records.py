@@ -89,7 +89,7 @@ def bad_records() -> list[tuple[str, bytes | None, str]]:
     ]
 
 
-async def test_every_bad_record_is_dead_lettered_and_every_good_one_scored(app) -> None:  # type: ignore[no-untyped-def]
+async def test_every_bad_record_is_dead_lettered_and_every_good_one_scored(app) -> None:
     sent = Sent()
     bad = bad_records()
     spike = good(101, p=70.0)
@@ -121,7 +121,7 @@ async def test_every_bad_record_is_dead_lettered_and_every_good_one_scored(app) 
     assert [a["value"] for a in flagged] == [70.0]
 
 
-async def test_a_failing_dead_letter_send_is_retried_counted_and_scoring_goes_on(app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_failing_dead_letter_send_is_retried_counted_and_scoring_goes_on(app) -> None:
     sent = Sent()
     calls = 0
 
@@ -145,7 +145,7 @@ async def test_a_failing_dead_letter_send_is_retried_counted_and_scoring_goes_on
     assert [a["value"] for a in sent.events(topics.ANOMALIES, "anomaly_detected")] == [70.0]
 
 
-async def test_a_processing_error_is_dead_lettered_and_the_batch_goes_on(app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_processing_error_is_dead_lettered_and_the_batch_goes_on(app) -> None:
     sent = Sent()
     step = MachineScorer.step
 
@@ -169,7 +169,7 @@ async def test_a_processing_error_is_dead_lettered_and_the_batch_goes_on(app) ->
     assert [a["value"] for a in sent.events(topics.ANOMALIES, "anomaly_detected")] == [70.0]
 
 
-async def test_a_re_sent_batch_counts_once_and_a_reading_too_late_is_dead_lettered(app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_re_sent_batch_counts_once_and_a_reading_too_late_is_dead_lettered(app) -> None:
     """(machine, timestamp) identifies a reading: a retried batch adds nothing."""
     sent = Sent()
     first = [good(i) for i in range(130)]  # 08:00 to 09:04:30
@@ -199,7 +199,7 @@ async def test_a_re_sent_batch_counts_once_and_a_reading_too_late_is_dead_letter
     assert "max_lateness_s" in letters[0]["reason"]
 
 
-async def test_a_key_that_is_not_the_machine_is_dead_lettered(app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_key_that_is_not_the_machine_is_dead_lettered(app) -> None:
     """The key places the record, and with it the machine's state: it must be the machine."""
     sent = Sent()
     with mocked(sent, warmup=30):
@@ -210,7 +210,7 @@ async def test_a_key_that_is_not_the_machine_is_dead_lettered(app) -> None:  # t
     assert [d["field"] for d in sent.dead_letters()] == ["key", "key"]
 
 
-async def test_a_meter_slower_than_its_catalogue_interval_is_scored(app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_meter_slower_than_its_catalogue_interval_is_scored(app) -> None:
     """Compressor-1 is catalogued at 1 s; a meter that reads it every 30 s reports 30 s of
     energy per reading. The energy gate takes the time since the previous reading."""
     compressor = "c0000000-0000-0000-0000-000000000001"

@@ -21,7 +21,7 @@ def reading(i: int, p: float) -> bytes:
         power_kw=p, energy_kwh=p * 10 / 3600))
 
 
-async def test_bad_records_are_dead_lettered_and_scoring_goes_on(app) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_records_are_dead_lettered_and_scoring_goes_on(app) -> None:
     dlq = acked()
     sends = {name: AsyncMock() for name in agent_module.output_topics}
     changelog = MagicMock()  # the table's changelog write (needs a started producer)
@@ -61,7 +61,7 @@ async def test_bad_records_are_dead_lettered_and_scoring_goes_on(app) -> None:  
     assert changelog.call_args_list[0].args[0] == M.encode()
 
 
-async def test_a_machine_in_maintenance_is_not_judged(app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_machine_in_maintenance_is_not_judged(app) -> None:
     """The agent takes each machine's window from the maintenance view."""
     from schemas.events import MaintenanceWindow
 

@@ -17,6 +17,7 @@ import pytest
 from agents import score_readings as agent_module
 from detectors import state as st
 from detectors.scoring import MachineScorer
+from schemas.events import AnomalyDetected
 from schemas.readings import Reading, encode_reading
 from streams import topics
 from tables.scorers import scorers
@@ -108,7 +109,7 @@ async def run_agent(values: list[bytes]) -> tuple[list[dict[str, Any]], MagicMoc
     return [e for e in on_topic if e["event_type"] == "anomaly_detected"], changelog
 
 
-async def test_the_agent_goes_on_from_a_restored_state(app) -> None:  # type: ignore[no-untyped-def]
+async def test_the_agent_goes_on_from_a_restored_state(app) -> None:
     """After a recovery the table holds the state; the agent rebuilds the scorer from it and
     goes on where it stopped: warm, so a spike is flagged at once, as the scorer that wrote
     the state would have."""
@@ -117,8 +118,7 @@ async def test_the_agent_goes_on_from_a_restored_state(app) -> None:  # type: ig
         warm.step(reading(i))
     scorers.data[M.encode()] = loads(dumps(warm))  # as Faust's recovery leaves it
     rest = [reading(400), reading(401, 40.0), reading(402)]
-    expected = [e.event_id for r in rest for e in warm.step(r)
-                if getattr(e, "event_type", None) == "anomaly_detected"]
+    expected = [e.event_id for r in rest for e in warm.step(r) if isinstance(e, AnomalyDetected)]
     anomalies, changelog = await run_agent([encode_reading(r) for r in rest])
     assert [a["event_id"] for a in anomalies] == expected and len(expected) == 1
     assert isinstance(scorers.data[M.encode()], MachineScorer)
@@ -127,7 +127,7 @@ async def test_the_agent_goes_on_from_a_restored_state(app) -> None:  # type: ig
 
 
 async def test_a_restored_state_of_another_detector_starts_the_machine_afresh(
-        app, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+        app, caplog: pytest.LogCaptureFixture) -> None:
     other = MachineScorer(M, dataclasses.replace(agent_module.CONFIG, detector="zscore"))
     for i in range(400):
         other.step(reading(i))

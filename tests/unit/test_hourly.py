@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import pickle
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
 import pytest
 
 from detectors.hourly import HourlyAggregator, hour_of, hourly_records
+from detectors.state import HourState
 from schemas.energy import EnergyHourly
 from schemas.machines import MACHINES
 from schemas.readings import Reading
@@ -19,9 +20,13 @@ T0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
 
 
 def reading(seconds: float, kw: float = 36.0, *, mid: str = MOTOR, interval: float = 30.0,
-            **drivers: float | None) -> Reading:
+            production_count: float | None = None, outdoor_temp_c: float | None = None,
+            throughput_units_per_hour: float | None = None,
+            machine_temp_c: float | None = None) -> Reading:
     return Reading(machine_id=mid, timestamp=T0 + timedelta(seconds=seconds), power_kw=kw,
-                   energy_kwh=kw * interval / 3600, **drivers)
+                   energy_kwh=kw * interval / 3600, production_count=production_count,
+                   outdoor_temp_c=outdoor_temp_c,
+                   throughput_units_per_hour=throughput_units_per_hour, machine_temp_c=machine_temp_c)
 
 
 def test_sums_means_and_coverage_of_one_hour() -> None:
@@ -109,17 +114,21 @@ def test_other_machine_and_bad_interval_are_errors() -> None:
     assert repr(agg) == f"HourlyAggregator(machine_id={MOTOR!r}, interval_s=30.0)"
 
 
-def test_pickle_mid_hour_gives_the_same_records() -> None:
+def test_state_round_trip_mid_hour_gives_the_same_records() -> None:
     rs = [reading(30 * i, kw=20.0 + i % 7, production_count=1.0, outdoor_temp_c=5.0)
           for i in range(300)]
     whole = HourlyAggregator(MOTOR, interval_s=30.0)
     expected = [rec for r in rs if (rec := whole.add(r)) is not None] + [whole.flush()]
     agg = HourlyAggregator(MOTOR, interval_s=30.0)
     got = [rec for r in rs[:150] if (rec := agg.add(r)) is not None]
-    agg = pickle.loads(pickle.dumps(agg))  # as a changelog would restore it
-    got += [rec for r in rs[150:] if (rec := agg.add(r)) is not None] + [agg.flush()]
-    assert got == expected
-    assert len(got) == 3
+    raw = msgspec.json.encode(agg.state())  # as the scorer's changelog value holds it
+    agg = HourlyAggregator(MOTOR, interval_s=30.0)
+    agg.load(msgspec.json.decode(raw, type=HourState))
+    got += [rec for r in rs[150:] if (rec := agg.add(r)) is not None]
+    last = agg.flush()
+    assert last is not None
+    assert [*got, last] == expected
+    assert len(got) == 2  # and the flushed hour
 
 
 def test_hourly_records_over_many_machines_matches_the_readings() -> None:

@@ -29,15 +29,15 @@ def readings(n: int, level: float = 20.0, *, seed: int = 0, start: int = 0,
     return out
 
 
-def anomalies(events: list) -> list[AnomalyDetected]:  # type: ignore[type-arg]
+def anomalies(events: list) -> list[AnomalyDetected]:
     return [e for e in events if isinstance(e, AnomalyDetected)]
 
 
-def run(s: MachineScorer, rs: list[Reading]) -> list:  # type: ignore[type-arg]
+def run(s: MachineScorer, rs: list[Reading]) -> list:
     return [e for r in rs for e in s.step(r)]
 
 
-def encoded(outputs: list) -> list[bytes]:  # type: ignore[type-arg]
+def encoded(outputs: list) -> list[bytes]:
     """The outputs as they go on the wire (== on datetimes would ignore their offsets)."""
     return [msgspec.json.encode(o) for o in outputs]
 
@@ -198,7 +198,7 @@ def test_severity_weighs_energy_impact(z: float, kwh: float, sev: str) -> None:
     assert severity_of(z, impact_kwh=kwh, rated_kw=55.0) == sev
 
 
-def steady(n: int, *, start: int = 0, level: float = 20.0, factor=lambda i: 1.0,  # type: ignore[no-untyped-def]
+def steady(n: int, *, start: int = 0, level: float = 20.0, factor=lambda i: 1.0,
            seed: int = 0, throughput: float = 600.0) -> list[Reading]:
     rnd = random.Random(seed)
     out = []
@@ -217,7 +217,8 @@ def test_a_slow_drift_is_flagged_as_drift_before_it_ends() -> None:
     flagged = anomalies(run(s, ramp))
     assert flagged and flagged[0].anomaly_type == "drift"
     assert flagged[0].timestamp < ramp[-1].timestamp
-    assert flagged[0].energy_impact_kwh > 0 and "sustained" in flagged[0].explanation
+    impact = flagged[0].energy_impact_kwh
+    assert impact is not None and impact > 0 and "sustained" in flagged[0].explanation
     # Back to normal: the alarm stops within a few minutes.
     after = anomalies(run(s, steady(60, start=840, seed=2)))
     assert all(a.timestamp < T0 + timedelta(seconds=30 * 850) for a in after)
