@@ -532,7 +532,23 @@ class _Fit:
     refused: int = 0
 
 
-class ResidualDetector(AnomalyDetector):
+class _WithExpectedPower:
+    """The `ExpectedPower` model a detector scores against, built on first use with the
+    detector's ``floor``."""
+
+    floor: float
+    _model: ExpectedPower | None = None
+
+    @property
+    def model(self) -> ExpectedPower:
+        """The expected-power model (for the score, z, the expected value, explanations)."""
+        model = self._model
+        if model is None:
+            model = self._model = ExpectedPower(floor=self.floor)
+        return model
+
+
+class ResidualDetector(_WithExpectedPower, AnomalyDetector):
     """How far a reading is from the power its drivers explain (`ExpectedPower`).
 
     ``x`` carries the target (``power_kw``), the drivers (throughput, outdoor temperature)
@@ -572,15 +588,6 @@ class ResidualDetector(AnomalyDetector):
         self.z90 = z90
         self.floor = floor
 
-    _model: ExpectedPower | None = None  # built on first use
-
-    @property
-    def model(self) -> ExpectedPower:
-        """The expected-power model behind the score."""
-        model = self._model
-        if model is None:
-            model = self._model = ExpectedPower(floor=self.floor)
-        return model
 
     def z(self, x: Features) -> float:
         """Signed residual of the target in robust σ (0 when the target is missing)."""
@@ -609,7 +616,7 @@ class ResidualDetector(AnomalyDetector):
         self.model.load(state.model)
 
 
-class Explained(AnomalyDetector):
+class Explained(_WithExpectedPower, AnomalyDetector):
     """A detector with an expected-power model beside it, which explains what it scores.
 
     The detector scores; the model (`ExpectedPower`) gives the power expected for the
@@ -641,15 +648,6 @@ class Explained(AnomalyDetector):
         self.target = target
         self.floor = floor
 
-    _model: ExpectedPower | None = None  # built on first use
-
-    @property
-    def model(self) -> ExpectedPower:
-        """The expected-power model beside the detector."""
-        model = self._model
-        if model is None:
-            model = self._model = ExpectedPower(floor=self.floor)
-        return model
 
     def learn_one(self, x: Features, w: float = 1.0) -> None:
         """Teach the detector ``x`` and the model ``x`` with weight ``w``."""
