@@ -16,7 +16,7 @@ from api.params import machine_param, text_param, time_param, window
 from detectors.batch import BatchAnomaly, detect_window
 from detectors.hourly import hourly_records
 from detectors.registry import Anomaly
-from schemas.energy import BaselineModel, EnergyHourly
+from schemas.energy import EnergyHourly
 from schemas.events import AnomalyDetected, AnomalyResolved, Severity, stable_event_id
 from schemas.machines import machine_by_id
 from schemas.readings import Reading
@@ -80,8 +80,8 @@ async def detect(request: web.Request) -> web.Response:
     model = (await registry(request)).registry.active_model(machine.id) if use_baseline \
         else None
     try:
-        found = await asyncio.to_thread(_detect, ref_rows, win_rows, float(contamination),
-                                        model)
+        found = await asyncio.to_thread(detect_window, ref_rows, win_rows,
+                                        contamination=float(contamination), baseline=model)
     except ValueError as problem:
         raise bad_request(str(problem)) from problem
     log = await anomalies(request)
@@ -117,11 +117,6 @@ def _hours(readings: Sequence[Reading], start: datetime,
     """Hourly rows of the reference (before ``start``) and of the window (from it)."""
     return (list(hourly_records(r for r in readings if r.timestamp < start)),
             list(hourly_records(r for r in readings if r.timestamp >= start)))
-
-
-def _detect(ref_rows: list[EnergyHourly], win_rows: list[EnergyHourly], contamination: float,
-            model: BaselineModel | None) -> list[BatchAnomaly]:
-    return detect_window(ref_rows, win_rows, contamination=contamination, baseline=model)
 
 
 def _event(a: BatchAnomaly, machine_id: str, machine_name: str) -> AnomalyDetected:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from api.context import publisher
+from api.context import publish
 from api.keys import PENDING, SETTINGS
 from detectors.registry import Jobs
-from schemas.events import TrainCommand, encode
+from schemas.events import TrainCommand
 from streams.topics import COMMANDS
 
 MODEL_TYPES = ("baseline",)
@@ -44,12 +44,11 @@ async def queue_training(request: web.Request, *, machine_id: str, model_type: s
                          drivers: list[str] | None = None) -> TrainCommand:
     """Put a training command on ``enms.commands`` (503 without a publisher); remember it
     as pending."""
-    pub = publisher(request)
     cmd = TrainCommand(training_job_id=str(uuid.uuid4()), requested_at=datetime.now(UTC),
                        window_days=request.app[SETTINGS].retrain_window_days,
                        machine_id=machine_id, model_type=model_type, trigger_type=trigger_type,
                        reason=reason, start=start, end=end, drivers=drivers)
-    await pub.publish(COMMANDS, cmd.machine_id.encode(), encode(cmd))
+    await publish(request, COMMANDS, cmd.machine_id, cmd)
     request.app[PENDING][(cmd.machine_id, cmd.model_type)] = (cmd.training_job_id,
                                                               cmd.requested_at)
     return cmd

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from schemas.events import Severity
+from schemas.events import SEVERITY_RANK, Severity
 
 #: A run of point anomalies this long is a `baseline_deviation`, not a string of spikes.
 LONG_RUN = timedelta(minutes=15)
@@ -115,3 +115,20 @@ def severity_of(z: float, impact_kwh: float | None = None,
     if (a >= 6 and impact >= material) or impact >= large:
         return "critical"
     return "warning" if a >= 3 or impact >= material else "normal"
+
+
+def flagged_severity(kind: str, z: float, impact_kwh: float, rated_kw: float) -> Severity:
+    """The severity of a flagged reading: `severity_of`, but at least a warning ("normal"
+    would say there is nothing to see); a stuck meter is a warning (its energy is unknown).
+
+    Examples
+    --------
+    >>> flagged_severity("spike", 2.0, 0.0, 55.0), flagged_severity("stuck", 40.0, 5.0, 55.0)
+    ('warning', 'warning')
+    >>> flagged_severity("drift", 3.5, 1.2, 55.0)
+    'critical'
+    """
+    if kind == "stuck":
+        return "warning"
+    severity = severity_of(z, impact_kwh, rated_kw)
+    return severity if SEVERITY_RANK[severity] > SEVERITY_RANK["warning"] else "warning"

@@ -6,9 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from detectors.state import EpisodesState
-from schemas.events import AnomalyDetected, AnomalyEpisode, stable_event_id
-
-_RANK = {"normal": 0, "warning": 1, "critical": 2}
+from schemas.events import SEVERITY_RANK, AnomalyDetected, AnomalyEpisode, stable_event_id
 
 
 class EpisodeTracker:
@@ -84,7 +82,7 @@ class EpisodeTracker:
                 peak_value=a.value, expected_value=a.expected_value, explanation=a.explanation)
             self.open[a.anomaly_type] = new
             return [*out, new]
-        worse = _RANK[a.severity] > _RANK[ep.severity]
+        worse = SEVERITY_RANK[a.severity] > SEVERITY_RANK[ep.severity]
         count = ep.count + 1
         peak = max(ep.peak_value, a.value) if a.value >= (a.expected_value or 0) else min(
             ep.peak_value, a.value)

@@ -23,7 +23,13 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from detectors.base import DETECTORS
-from detectors.classify import classify, learning_weight, producing, severity_of
+from detectors.classify import (
+    classify,
+    flagged_severity,
+    learning_weight,
+    producing,
+    severity_of,
+)
 from detectors.episodes import EpisodeTracker
 from detectors.hourly import too_large
 from detectors.metrics import METRIC, Metrics
@@ -40,7 +46,7 @@ from detectors.state import ScorerState, StateMismatch
 from detectors.stuck import StuckMeter
 from detectors.sustained import SustainedDeviation
 from schemas.energy import BaselineModel, EnergyHourly
-from schemas.events import AnomalyDetected, Event, MaintenanceWindow, Severity, stable_event_id
+from schemas.events import AnomalyDetected, Event, MaintenanceWindow, stable_event_id
 from schemas.machines import Machine, machine_by_id
 from schemas.readings import Reading
 
@@ -51,7 +57,6 @@ Output = Event | EnergyHourly
 
 #: Flagged readings this close together are one run (for energy impact and following).
 _RUN_GAP = timedelta(minutes=5)
-_SEVERITIES: tuple[Severity, ...] = ("normal", "warning", "critical")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +122,11 @@ class ScoringConfig:
     seed: int = 42
 
 
+def expected_power_floor(machine: Machine) -> float:
+    """Smallest denominator of a relative residual: 5 % of the machine's rated power."""
+    return 0.05 * machine.rated_power_kw
+
+
 def make_detector(config: ScoringConfig,
                   machine: Machine) -> ResidualDetector | HalfSpaceTreesDetector | RobustZScore:
     """Build the configured detector for one machine.
@@ -130,7 +140,7 @@ def make_detector(config: ScoringConfig,
     ResidualDetector(target='power_kw', z90=6.0, floor=2.75)
     """
     if config.detector == "residual":
-        return ResidualDetector(METRIC, floor=0.05 * machine.rated_power_kw)
+        return ResidualDetector(METRIC, floor=expected_power_floor(machine))
     if config.detector == "hst":
         window = max(50, round(config.window_seconds / machine.data_interval_seconds))
         return HalfSpaceTreesDetector(
@@ -149,7 +159,7 @@ def _explained(config: ScoringConfig, machine: Machine) -> ResidualDetector | Ex
     det = make_detector(config, machine)
     if isinstance(det, ResidualDetector):
         return det
-    return Explained(det, target=METRIC, floor=0.05 * machine.rated_power_kw)
+    return Explained(det, target=METRIC, floor=expected_power_floor(machine))
 
 
 class MachineScorer:
@@ -357,9 +367,7 @@ class MachineScorer:
         ts = r.timestamp
         impact = self.runs.kwh
         minutes = self.runs.length(ts).total_seconds() / 60
-        # A flagged reading is at least a warning: "normal" would say there is nothing to see.
-        severity: Severity = "warning" if kind == "stuck" else max(
-            severity_of(z, impact, self.machine.rated_power_kw), "warning", key=_SEVERITIES.index)
+        severity = flagged_severity(kind, z, impact, self.machine.rated_power_kw)
         parts = " + ".join(f"{k} {v:.2f}" for k, v in self.expect.contributions(drivers).items())
         why = {
             "stuck": f"the same value {self.config.stuck_run} times in a row: meter stuck?",

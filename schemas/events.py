@@ -25,6 +25,8 @@ from schemas.readings import decode_record
 from schemas.types import TZDateTime
 
 Severity = Literal["critical", "warning", "normal"]
+#: Severities from the mildest: which of two is worse.
+SEVERITY_RANK: dict[str, int] = {"normal": 0, "warning": 1, "critical": 2}
 
 #: Namespace of all stable event ids (uuid5).
 EVENT_NAMESPACE = uuid.UUID("6f1c3c1e-5a0e-4d59-9a57-0e6d2c8f7a10")
@@ -377,10 +379,10 @@ def _misplaced(event: Event, topic: str) -> msgspec.ValidationError:
     return msgspec.ValidationError(f"a {event.event_type} event does not belong on {topic}")
 
 
-def decode_registry_event(raw: bytes) -> ModelTrained | ModelActivated | ModelRolledBack:
+def decode_registry_event(raw: bytes) -> RegistryEvent:
     """Decode a record of ``enms.models``: `decode_event`, and it must be a registry event."""
     event = decode_event(raw)
-    if not isinstance(event, ModelTrained | ModelActivated | ModelRolledBack):
+    if not isinstance(event, RegistryEvent):
         raise _misplaced(event, "enms.models")
     return event
 
