@@ -1,6 +1,6 @@
 """End-to-end latency: a reading produced to Kafka -> its anomaly on a WebSocket client.
 
-One ``enms worker`` and one ``enms api`` run as subprocesses. The eight machines' detectors
+One ``enms worker`` and one ``enms api`` run as subprocesses. The catalogue machines' detectors
 are warmed first (unmeasured). Then readings are paced at ``rate`` per second across the
 machines with steady values, and one reading in ``spike_every`` of the stream is a spike (3x
 the machine's level). Every spike must come back as an ``anomaly_detected`` whose

@@ -1,6 +1,6 @@
 """Scoring throughput: the pure core in-process, and one real Faust worker.
 
-Both use the same readings: `simulation.generate` over the eight machines (with its
+Both use the same readings: `simulation.generate` over the nine machines (with its
 injected anomalies), cut to ``n`` readings.
 
 Worker: the readings are produced to ``enms.readings`` *before* a worker with a fresh app id
@@ -50,7 +50,7 @@ SIM_START = datetime(2002, 6, 3, tzinfo=UTC)  # a Monday, in the past like real 
 
 
 def simulated_readings(n: int, seed: int = 42) -> list[Reading]:
-    """The first ``n`` readings of the eight simulated machines (anomalies included)."""
+    """The first ``n`` readings of the nine simulated machines (anomalies included)."""
     per_second = sum(1.0 / max(1, min(30, m.data_interval_seconds)) for m in MACHINES)
     duration = timedelta(seconds=math.ceil(n / per_second) + 60)
     sim = simulation.generate(seed=seed, start=SIM_START, duration=duration)

@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run a Faust worker").set_defaults(fn=cmd_worker)
     sub.add_parser("api", help="run the API, bridge and dashboard").set_defaults(fn=cmd_api)
     sub.add_parser("topics", help="create the Kafka topics").set_defaults(fn=cmd_topics)
-    s = sub.add_parser("simulate", help="produce simulated readings of the eight machines")
+    s = sub.add_parser("simulate", help="produce simulated readings of the nine catalogue machines")
     s.add_argument("--speed", type=float, default=60.0,
                    help="simulated seconds per real second (0 = as fast as possible) until "
                         "the simulation reaches now, then real time: no reading is sent "

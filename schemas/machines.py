@@ -1,4 +1,5 @@
-"""The machine catalogue: the eight machines the old EnMS seeded, with their ids kept.
+"""The machine catalogue: the eight machines the old EnMS seeded, with their ids kept, and a
+ninth, a power-only lighting meter (issue 10: power and energy, no production, no temperature).
 
 Plain data, shared by the API (validation, names), the scoring agent (unknown machines go to
 the dead-letter topic) and the simulator (rated power, interval).
@@ -22,7 +23,8 @@ class Machine(msgspec.Struct, frozen=True, kw_only=True):
 
     id: str
     name: str
-    type: str  # compressor, hvac, motor, pump, injection_molding, conveyor, boiler, other
+    type: str  # compressor, hvac, motor, pump, injection_molding, conveyor, boiler, lighting,
+    # other (free text: the simulator falls back to its "other" profile for a type it lacks)
     rated_power_kw: float
     data_interval_seconds: int
     factory_id: str = "f0000000-0000-0000-0000-000000000001"
@@ -32,7 +34,7 @@ class Machine(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _mid(n: int) -> str:
-    return f"c0000000-0000-0000-0000-00000000000{n}"
+    return f"c0000000-0000-0000-0000-{n:012d}"
 
 
 MACHINES: tuple[Machine, ...] = (
@@ -52,6 +54,9 @@ MACHINES: tuple[Machine, ...] = (
             data_interval_seconds=30),
     Machine(id=_mid(8), name="Compressor-EU-1", type="compressor", rated_power_kw=45.0,
             data_interval_seconds=1),
+    # A sub-meter with power and energy only: the hall's lighting follows the shifts.
+    Machine(id=_mid(9), name="Lighting-Hall-1", type="lighting", rated_power_kw=40.0,
+            data_interval_seconds=30),
 )
 
 _BY_ID = {m.id: m for m in MACHINES}

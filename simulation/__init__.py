@@ -1,4 +1,4 @@
-"""The pure plant simulator: readings of the eight catalogue machines with labelled faults.
+"""The pure plant simulator: readings of the catalogue machines with labelled faults.
 
 No clock, no I/O: `streams.simulator` is the Kafka shell around it.
 """

@@ -1,4 +1,4 @@
-"""A deterministic plant simulator: readings for the eight catalogue machines, with labelled faults.
+"""A deterministic plant simulator: readings for the catalogue machines, with labelled faults.
 
 Pure: no clock, no I/O. The Kafka shell that paces these readings against the wall clock and
 produces them is `streams.simulator`.
@@ -28,7 +28,8 @@ nominal_uph`` kW per unit/h of throughput, ``R*heat_per_c`` kW per degree below 
 balance point and ``R*cool_per_c`` kW per degree above the cooling balance point.
 
 * ``u(t)``, the throughput in units/h (reported as ``throughput_units_per_hour``), is
-  ``nominal_uph * shift(t) * (1 + 0.06 * w(t))``. `shift_level` is 1 Monday-Friday
+  ``nominal_uph * shift(t) * (1 + wobble * w(t))`` (``wobble`` 0.06 unless the profile says
+  otherwise). `shift_level` is 1 Monday-Friday
   06:00-22:00 UTC (two shifts), 0.6 on Saturday 06:00-14:00 UTC, and 0 otherwise (nights and
   Sunday: the machine idles at its base load plus any weather load). ``w(t)`` in [-1, 1] is a
   smooth per-machine wobble (two sines, periods 25-70 min and 3-8 h, phases from the seed).
@@ -43,6 +44,19 @@ balance point and ``R*cool_per_c`` kW per degree above the cooling balance point
   (after anomalies, before a ``stuck`` meter freezes it).
 * ``pressure_bar`` (compressors only) is ``7.2 - 0.5 * p / R + N(0, 0.03)``, about 6.8-7.2 bar.
 * ``energy_kwh = power_kw * interval_s / 3600``, the energy of that reading's interval.
+
+Power-only meters
+-----------------
+A profile with ``power_only=True`` (``lighting``: the Lighting-Hall-1 sub-meter) reports
+``power_kw`` and ``energy_kwh`` and nothing else: no throughput, production, temperatures or
+pressure (`schemas.readings.Reading.drivers` is empty). The same formula drives it, with
+``u(t)`` a hidden activity level (``nominal_uph`` 1) that follows the shifts: the lighting
+draws ``R * (0.12 + 0.78 * shift_r(t) * (1 + 0.02 * w(t)))`` with 1.5 % noise, i.e. about
+12 % of rated at night and on Sunday, 90 % on weekday shifts (06:00-22:00 UTC) and 59 % on
+Saturday 06:00-14:00 UTC, and no weather term. ``shift_r`` is `shift_level` switched over a
+ramp (``ramp_s``, 90 s: the hall's sections come on one after another): a linear ramp that
+starts at each shift edge, so at a 30 s interval the readings at the edge and 30 s and 60 s
+after it lie on the ramp. A ``drop`` or ``off_shift`` on it is placed clear of the ramps.
 
 What a baseline should recover
 ------------------------------
@@ -73,14 +87,23 @@ the machine's reading grid. Two anomalies on one machine are at least 30 minutes
 ``spike``
     power x 2.5-4 for 1-3 readings.
 ``drop``
-    power x 0.05-0.15 for 3-10 minutes while production goes on (placed inside a shift).
+    power x 0.05-0.15 for 3-10 minutes while production goes on (placed inside a shift; on a
+    power-only meter: inside a shift, while the lights should be on).
 ``drift``
     power x a factor rising linearly from 1 to 1.25-1.40 over 1-3 hours, then back to normal.
 ``stuck``
     the meter repeats the last good power value exactly (and its energy) for 10-30 minutes.
 ``off_shift``
     for 30-90 minutes outside any shift the machine draws production-level power (the load
-    term at nominal throughput) while reporting zero production.
+    term at nominal throughput) while reporting zero production (a power-only meter reports
+    no production at all: its lights are left on at the shift level).
+
+Every kind can land on every machine, power-only meters included: `_place` schedules
+``drop`` and ``off_shift`` by `shift_level`, which does not depend on the machine (and, on a
+profile that ramps, clear of its ramps). Adding a
+machine to the catalogue changes the plan (the machine of every arrival is drawn from one
+more), so the labels, and the readings inside them, of a given seed change; the clean
+readings of the other machines do not (their noise and wobble streams are keyed by machine).
 """
 
 from __future__ import annotations
@@ -121,6 +144,7 @@ _DAY_S = 86_400
 _MIN_GAP_US = 30 * 60 * _US  # quiet time between two anomalies of one machine
 _THROUGHPUT_WOBBLE = 0.06
 _SATURDAY_LEVEL = 0.6
+_HOUR_S = 3600.0  # every shift edge is on a whole UTC hour
 
 # Tags that keep the random streams apart.
 _TAG_WEATHER = 0x57EA
@@ -150,6 +174,14 @@ class Profile:
         Cooling balance point (deg C) and the load per degree above it (fraction of ``R``).
     noise
         Relative standard deviation of the multiplicative Gaussian noise.
+    wobble
+        Relative amplitude of the smooth wobble of the throughput (or activity level).
+    power_only
+        The meter reports power and energy only (no throughput, production, temperatures or
+        pressure); the throughput is then a hidden activity level.
+    ramp_s
+        Seconds over which the shift level ramps linearly after each shift edge (0: a step;
+        less than an hour).
 
     Examples
     --------
@@ -160,6 +192,8 @@ class Profile:
     102.0
     >>> PROFILES["motor"].coefficients(30.0)["kw_per_unit"]
     0.035
+    >>> PROFILES["lighting"].mean_power_kw(40.0, throughput_uph=1.0, outdoor_temp_c=0.0)
+    36.0
     """
 
     base: float
@@ -170,6 +204,14 @@ class Profile:
     cool_balance_c: float = 18.0
     cool_per_c: float = 0.0
     noise: float = 0.03
+    wobble: float = _THROUGHPUT_WOBBLE
+    power_only: bool = False
+    ramp_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ramp_s < _HOUR_S:
+            msg = f"ramp_s must be in [0, 3600) s, got {self.ramp_s}"
+            raise ValueError(msg)
 
     def mean_power_kw(
         self, rated_power_kw: float, *, throughput_uph: float, outdoor_temp_c: float
@@ -212,8 +254,15 @@ PROFILES: dict[str, Profile] = {
     "conveyor": Profile(base=0.10, load=0.65, nominal_uph=1200.0, noise=0.04),
     "boiler": Profile(base=0.06, load=0.25, nominal_uph=2000.0, heat_balance_c=15.0,
                       heat_per_c=0.045, noise=0.03),
+    # Power only: the hidden activity is the shift level (nominal 1), no weather term.
+    "lighting": Profile(base=0.12, load=0.78, nominal_uph=1.0, noise=0.015, wobble=0.02,
+                        power_only=True, ramp_s=90.0),
     "other": Profile(base=0.15, load=0.50, nominal_uph=100.0, noise=0.03),
 }
+
+
+def _profile(machine: Machine) -> Profile:
+    return PROFILES.get(machine.type, PROFILES["other"])
 
 
 def hourly_coefficients(machine: Machine, *, factor: float = 1.0) -> dict[str, float]:
@@ -226,6 +275,11 @@ def hourly_coefficients(machine: Machine, *, factor: float = 1.0) -> dict[str, f
     meaningless). `factor` is an efficiency change (`generate`'s ``efficiency_changes``): it
     scales every energy term.
 
+    A power-only meter's records carry no production: its load term is a time-of-week term
+    instead, ``shift_kwh * shift`` with ``shift`` 1 in a weekday shift hour, 0.6 in a Saturday
+    shift hour and 0 otherwise (up to the ramp and the wobble), and its ``kwh_per_unit`` is 0.
+    ``shift_kwh`` is 0 for every other machine (production carries their shift load).
+
     Examples
     --------
     >>> from schemas.machines import machine_by_id
@@ -237,13 +291,18 @@ def hourly_coefficients(machine: Machine, *, factor: float = 1.0) -> dict[str, f
     (15.0, 0.0)
     >>> hourly_coefficients(boiler, factor=1.25)["intercept_kwh"]
     15.0
+    >>> lights = hourly_coefficients(machine_by_id("c0000000-0000-0000-0000-000000000009"))
+    >>> lights["intercept_kwh"], lights["kwh_per_unit"], round(lights["shift_kwh"], 6)
+    (4.8, 0.0, 31.2)
     """
     # Power held for an hour is the hour's energy: the hourly terms are the power terms.
-    kw = PROFILES.get(machine.type, PROFILES["other"]).coefficients(
-        machine.rated_power_kw * factor)
+    profile = _profile(machine)
+    kw = profile.coefficients(machine.rated_power_kw * factor)
+    shift_kwh = machine.rated_power_kw * factor * profile.load if profile.power_only else 0.0
     return {
         "intercept_kwh": kw["base_kw"],
-        "kwh_per_unit": kw["kw_per_unit"],
+        "kwh_per_unit": 0.0 if profile.power_only else kw["kw_per_unit"],
+        "shift_kwh": shift_kwh,
         "heat_balance_c": kw["heat_balance_c"],
         "heat_kwh_per_degree_hour": kw["heat_kw_per_c"],
         "cool_balance_c": kw["cool_balance_c"],
@@ -328,6 +387,29 @@ def shift_level(epoch_s: np.ndarray) -> np.ndarray:
     weekday_shift = (weekday < 5) & (hour >= 6) & (hour < 22)
     saturday_shift = (weekday == 5) & (hour >= 6) & (hour < 14)
     return np.where(weekday_shift, 1.0, np.where(saturday_shift, _SATURDAY_LEVEL, 0.0))
+
+
+def _ramped_level(epoch_s: np.ndarray, ramp_s: float) -> np.ndarray:
+    """`shift_level` with each change spread linearly over the `ramp_s` seconds after it.
+
+    The mean of `shift_level` over ``[t - ramp_s, t]``: every shift edge is on a whole hour
+    and ``ramp_s`` is under an hour, so the window holds at most one edge, the hour ``t``
+    lies in.
+
+    Examples
+    --------
+    >>> six = datetime(2026, 1, 5, 6, tzinfo=UTC).timestamp()  # a Monday
+    >>> [round(float(x), 3) for x in _ramped_level(six + np.array([-30.0, 0, 30, 60, 90]), 90)]
+    [0.0, 0.0, 0.333, 0.667, 1.0]
+    """
+    level = shift_level(epoch_s)
+    if ramp_s <= 0:
+        return level
+    t = np.asarray(epoch_s, dtype=float)
+    before = shift_level(t - ramp_s)
+    frac = np.clip((t - np.floor(t / _HOUR_S) * _HOUR_S) / ramp_s, 0.0, 1.0)
+    out: np.ndarray = np.where(before == level, level, before + (level - before) * frac)
+    return out
 
 
 @dataclass(frozen=True)
@@ -443,7 +525,8 @@ def _plan(
                           "off_shift": (1800, 5400)}[kind]
             n = max(1, round((lo_s + (hi_s - lo_s) * u_len) * _US / step))
             magnitude = {"drop": 0.05 + 0.10 * u_mag, "drift": 1.25 + 0.15 * u_mag}.get(kind, 1.0)
-        i0 = _place(kind, max(1, math.ceil(t_us / step)), n, step, start_us, plan[m])
+        i0 = _place(kind, max(1, math.ceil(t_us / step)), n, step, start_us, plan[m],
+                    _profile(machines[m]).ramp_s)
         if i0 is not None and i0 + n <= n_total[m]:
             plan[m].append(_Event(kind, i0, i0 + n, float(magnitude)))
             plan[m].sort(key=attrgetter("i0"))
@@ -451,9 +534,15 @@ def _plan(
 
 
 def _place(
-    kind: str, i0: int, n: int, step_us: int, start_us: int, taken: list[_Event]
+    kind: str, i0: int, n: int, step_us: int, start_us: int, taken: list[_Event],
+    ramp_s: float = 0.0,
 ) -> int | None:
-    """First grid index >= i0 where the anomaly fits its schedule and overlaps nothing."""
+    """First grid index >= i0 where the anomaly fits its schedule and overlaps nothing.
+
+    The schedule of ``drop`` (in a shift) and ``off_shift`` (outside every shift) must hold
+    at both ends by `shift_level` and, on a profile that ramps, by the ramped level too: a
+    drop does not begin before the lights start to come on, an off_shift not while they are
+    still going off."""
     gap = math.ceil(_MIN_GAP_US / step_us)
     hop = max(1, math.ceil(15 * 60 * _US / step_us))  # schedule search step: 15 min
     limit = i0 + math.ceil(8 * _DAY_S * _US / step_us)
@@ -465,7 +554,9 @@ def _place(
         if kind in ("drop", "off_shift"):
             ends = np.array([start_us + i0 * step_us, start_us + (i0 + n - 1) * step_us]) / _US
             levels = shift_level(ends)
-            ok = bool(np.all(levels > 0)) if kind == "drop" else bool(np.all(levels == 0))
+            ramped = _ramped_level(ends, ramp_s) if ramp_s > 0 else levels
+            ok = (bool(np.all(np.minimum(levels, ramped) > 0)) if kind == "drop"
+                  else bool(np.all(np.maximum(levels, ramped) == 0)))
             if not ok:
                 i0 += hop
                 continue
@@ -521,7 +612,7 @@ def generate(
     >>> sim = generate(start=datetime(2026, 1, 5, 8, tzinfo=UTC), duration=timedelta(minutes=1))
     >>> readings = list(sim.readings)
     >>> len(readings), readings[0].timestamp.isoformat()
-    (140, '2026-01-05T08:00:00+00:00')
+    (142, '2026-01-05T08:00:00+00:00')
     >>> sim.labels
     []
     >>> sim = generate(start=datetime(2026, 1, 5, tzinfo=UTC), duration=timedelta(days=14))
@@ -634,13 +725,14 @@ def _machine_stream(
     efficiency: tuple[float, float] | None = None,
 ) -> Iterator[Reading]:
     """One machine's readings, generated a chunk at a time (vectorised), yielded lazily."""
-    profile = PROFILES.get(machine.type, PROFILES["other"])
+    profile = _profile(machine)
     rated = machine.rated_power_kw
     wobble = _wobble(seed, machine)
     rng = _rng(seed, window, _TAG_NOISE, _machine_key(machine))
     start_us = _epoch_us(start)
     dt_s = step_us / _US
     is_compressor = machine.type == "compressor"
+    power_only = profile.power_only
     step = timedelta(microseconds=step_us)
     mid = machine.id
     last_power = 0.0
@@ -651,8 +743,8 @@ def _machine_stream(
         t = (start_us + idx * step_us) / _US
         noise = rng.standard_normal((n, 4)).T  # per reading: power, temps, pressure
 
-        level = shift_level(t)
-        wob = 1.0 + _THROUGHPUT_WOBBLE * wobble(t)
+        level = _ramped_level(t, profile.ramp_s)
+        wob = 1.0 + profile.wobble * wobble(t)
         throughput = profile.nominal_uph * level * wob
         temp = _outdoor_temp(t, weather)
         load_uph = throughput.copy()  # the throughput the power follows
@@ -689,6 +781,11 @@ def _machine_stream(
         last_power = float(power[-1])
         energy = power * dt_s / 3600.0
 
+        if power_only:  # the same draws as any machine, but only power and energy reported
+            for p, en in zip(power.tolist(), energy.tolist(), strict=True):
+                yield Reading(machine_id=mid, timestamp=ts, power_kw=p, energy_kwh=en)
+                ts += step
+            continue
         rows = zip(
             power.tolist(),
             energy.tolist(),

@@ -190,7 +190,9 @@ async def seed_hourly_history(settings: Settings, *, seed: int, start: datetime,
     hourly records to ``enms.energy.hourly`` (record time = hour end); return how many.
 
     History as an older system would hand it over (hourly aggregates), so baselines can be
-    trained without waiting for weeks of live readings.
+    trained without waiting for weeks of live readings. A power-only meter's records carry
+    energy and power only (production and temperatures None): its baseline can only be a
+    time-of-week one.
     """
     from detectors.hourly import hourly_records
     from schemas.events import encode

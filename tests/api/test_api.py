@@ -71,10 +71,12 @@ async def test_readings_without_a_publisher_yet_are_503(aiohttp_client: AiohttpC
 
 async def test_machines(client: Client) -> None:
     all_ = await (await client.get("/api/v1/machines")).json()
-    assert len(all_) == 8 and all_[0]["name"] == "Compressor-1"
+    assert len(all_) == 9 and all_[0]["name"] == "Compressor-1"
     assert all_[0]["id"] == M1
     hvac = await (await client.get("/api/v1/machines?search=hvac")).json()
     assert [m["type"] for m in hvac] == ["hvac"]
+    lights = await (await client.get("/api/v1/machines?search=lighting")).json()
+    assert [m["name"] for m in lights] == ["Lighting-Hall-1"]  # the power-only meter
     active = await (await client.get("/api/v1/machines?is_active=true")).json()
     assert active and all(m["is_active"] for m in active)
     one = await client.get(f"/api/v1/machines/{M1}")

@@ -25,6 +25,8 @@ from streams.topics import READINGS
 
 MONDAY = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday in winter
 BY_TYPE = {m.type: m for m in MACHINES}
+#: The machines whose readings carry drivers (every one but the power-only lighting meter).
+DRIVEN = tuple(m for m in MACHINES if not PROFILES[m.type].power_only)
 
 
 def _f(x: float | None) -> float:
@@ -44,9 +46,11 @@ def _expected_kw(r: Reading) -> float:
 
 @pytest.fixture(scope="module")
 def anomalous() -> tuple[list[Label], dict[str, list[Reading]]]:
-    """Two days of all machines at 30 anomalies/day: the labels and every machine's readings
-    from 10 minutes before to the end of each label (not the whole run, to keep memory low)."""
-    sim = generate(seed=7, start=MONDAY, duration=timedelta(days=2), anomaly_rate_per_day=30.0)
+    """Two days of the machines with drivers at 30 anomalies/day: the labels and every
+    machine's readings from 10 minutes before to the end of each label (not the whole run, to
+    keep memory low). The power-only meter's anomalies: test_simulation_power_only."""
+    sim = generate(seed=7, start=MONDAY, duration=timedelta(days=2), anomaly_rate_per_day=30.0,
+                   machines=DRIVEN)
     windows: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     for lab in sim.labels:
         windows[lab.machine_id].append((lab.start - timedelta(minutes=10), lab.end))
@@ -129,17 +133,20 @@ def test_every_reading_validates_and_energy_matches_power() -> None:
         assert (r.pressure_bar is not None) == (m.type == "compressor")
         if r.pressure_bar is not None:
             assert 6.5 < r.pressure_bar < 7.5
+        n += 1
+        if PROFILES[m.type].power_only:
+            assert r.drivers() == {}
+            continue
         assert r.production_count == pytest.approx(
             _f(r.throughput_units_per_hour) * sim.intervals[r.machine_id] / 3600, abs=1e-4)
-        n += 1
-    assert n == 2 * 7200 + 2 * 720 + 4 * 240
+    assert n == 2 * 7200 + 2 * 720 + 5 * 240  # 1 s, 10 s and 30 s machines
 
 
 def test_interval_scale_and_clamp() -> None:
     sim = generate(start=MONDAY, duration=timedelta(minutes=1), interval_scale=0.5)
     assert sim.intervals[MACHINES[0].id] == 0.5
     assert sim.intervals[MACHINES[2].id] == 15.0
-    assert sum(1 for _ in sim.readings) == 2 * 120 + 2 * 12 + 4 * 4
+    assert sum(1 for _ in sim.readings) == 2 * 120 + 2 * 12 + 5 * 4
     with pytest.raises(ValueError, match="timezone"):
         generate(start=datetime(2026, 1, 5), duration=timedelta(minutes=1))  # noqa: DTZ001
 
@@ -388,7 +395,7 @@ async def test_run_sends_every_reading_keyed_by_machine(
     n = await simulator.run(settings, speed=0, start=start, duration=timedelta(minutes=1),
                             labels_path=str(labels_path))
     [producer] = fake_producer.instances
-    assert n == 140 == len(producer.sent)
+    assert n == 142 == len(producer.sent)
     assert producer.kwargs == {"bootstrap_servers": "kafka.test:9092", "linger_ms": 5}
     assert producer.stopped
     expected = list(generate(start=start, duration=timedelta(minutes=1)).readings)
@@ -405,7 +412,7 @@ async def test_run_paces_by_speed(fake_producer: type[FakeProducer]) -> None:
     n = await simulator.run(Settings(), speed=1200, start=MONDAY,
                             duration=timedelta(minutes=3), anomalies=False)
     elapsed = time.perf_counter() - t0
-    assert n == 3 * 140
+    assert n == 3 * 142
     assert 0.13 < elapsed < 2.0  # 180 simulated s at 1200x is 0.15 s
 
 
@@ -448,7 +455,7 @@ async def test_run_paced_catches_up_with_now_then_goes_on_in_real_time(
     elapsed = time.time() - t_begin
     [producer] = fake_producer.instances
     sent = _sent_readings(producer)
-    assert n == len(sent) == 2 * 122 + 2 * 13 + 4 * 5  # compressors 1 s, 10 s and 30 s machines
+    assert n == len(sent) == 2 * 122 + 2 * 13 + 5 * 5  # compressors 1 s, 10 s and 30 s machines
     assert all(at >= r.timestamp.timestamp() for r, at in sent)
     # Paced while in the past: a minute in is 0.1 s of real time in.
     minute = next(at for r, at in sent if r.timestamp >= start + timedelta(seconds=60))
@@ -484,14 +491,15 @@ async def test_run_until_stopped_writes_labels_per_day(
     task = asyncio.create_task(simulator.run(
         Settings(), speed=0, start=MONDAY, labels_path=str(labels_path), stop=stop))
     deadline = time.monotonic() + 20
-    while not fake_producer.instances or len(fake_producer.instances[0].sent) < 202_000:
+    day = sum(86_400 // m.data_interval_seconds for m in MACHINES)  # 204,480 readings
+    while not fake_producer.instances or len(fake_producer.instances[0].sent) < day + 500:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.01)  # into the second simulated day
     stop.set()
     n = await asyncio.wait_for(task, timeout=10)
     [producer] = fake_producer.instances
     assert producer.stopped
-    assert n == len(producer.sent) >= 202_000
+    assert n == len(producer.sent) >= day + 500
     days = read_labels(labels_path)
     assert {lab.start.date() for lab in days} == {
         MONDAY.date(), (MONDAY + timedelta(days=1)).date()}
@@ -566,7 +574,12 @@ def test_hourly_coefficients_are_the_profile_in_hourly_terms() -> None:
         c = p.coefficients(m.rated_power_kw)
         truth = hourly_coefficients(m)
         assert truth["intercept_kwh"] == pytest.approx(c["base_kw"])  # kW for one hour
-        assert truth["kwh_per_unit"] == pytest.approx(c["kw_per_unit"])  # per unit/h for 1 h
+        if p.power_only:  # no production in its records: the load is a time-of-week term
+            assert truth["kwh_per_unit"] == 0.0
+            assert truth["shift_kwh"] == pytest.approx(m.rated_power_kw * p.load)
+        else:
+            assert truth["kwh_per_unit"] == pytest.approx(c["kw_per_unit"])  # per unit/h, 1 h
+            assert truth["shift_kwh"] == 0.0
         assert truth["heat_kwh_per_degree_hour"] == pytest.approx(c["heat_kw_per_c"])
         assert truth["cool_kwh_per_degree_hour"] == pytest.approx(c["cool_kw_per_c"])
         assert (truth["heat_balance_c"], truth["cool_balance_c"]) == (
