@@ -14,7 +14,7 @@ kind), and F1 per kind combines the two, so one false alarm lowers every kind's 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -126,10 +126,14 @@ def backtest(detections: Iterable[tuple[str, datetime]], labels: Sequence[LabelL
 
 def score_and_match(readings: Iterable[Reading], config: ScoringConfig,
                     labels: Sequence[LabelLike], judge_from: datetime | None = None,
-                    observe: Observer | None = None) -> tuple[Report, dict[str, int], int]:
+                    observe: Observer | None = None,
+                    judge_machine_from: Mapping[str, datetime] | None = None,
+                    ) -> tuple[Report, dict[str, int], int]:
     """Score readings as the worker does (`score_stream`) and match the detections at or
-    after ``judge_from`` to ``labels``: the report, the severities judged, the readings
-    scored. Shared by the in-process simulator backtest and the replay of the topic."""
+    after ``judge_from`` (a machine's own time in ``judge_machine_from``, e.g. a longer
+    warm-up) to ``labels``: the report, the severities judged, the readings scored. Shared
+    by the in-process simulator backtest and the replay of the topic."""
+    own = judge_machine_from or {}
     n = 0
     severities: dict[str, int] = {}
     detections = []
@@ -140,7 +144,9 @@ def score_and_match(readings: Iterable[Reading], config: ScoringConfig,
             n += 1
             yield r
     for e in score_stream(counted(), config, observe):
-        if isinstance(e, AnomalyDetected) and (judge_from is None or e.timestamp >= judge_from):
+        since = own.get(e.machine_id or "", judge_from) if isinstance(
+            e, AnomalyDetected) else None
+        if isinstance(e, AnomalyDetected) and (since is None or e.timestamp >= since):
             detections.append((e.machine_id or "", e.timestamp))
             severities[e.severity] = severities.get(e.severity, 0) + 1
     return backtest(detections, labels), severities, n

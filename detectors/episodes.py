@@ -10,12 +10,19 @@ from schemas.events import SEVERITY_RANK, AnomalyDetected, AnomalyEpisode, stabl
 
 
 class EpisodeTracker:
-    """One machine's open episodes, one per anomaly type.
+    """One machine's open episode: one fault, one alert.
 
-    An anomaly opens an episode unless one of its type is open; it joins the open one if it
-    comes within ``gap`` of that episode's last anomaly. An episode is closed by the first
-    reading (any) later than ``gap`` after its last anomaly. "updated" goes out when the
+    An anomaly opens an episode unless one is open; it joins the open one, whatever its
+    type, if it comes within ``gap`` of that episode's last anomaly (a drop and the spike
+    of the recovery after it are one fault, not two toasts). The episode keeps the type of
+    the anomaly that opened it. It is closed by the first reading (any) later than ``gap``
+    after its last anomaly. "updated" goes out when the
     severity rises and every ``update_every`` anomalies, not for each one.
+
+    No flapping: an anomaly within ``hold`` of the opening of the episode that closed last
+    reopens that episode (an "updated" event with status "updated", same episode id) instead
+    of opening a new one, so a fault that comes and goes is one alert until ``hold`` has
+    passed since it was first raised.
 
     Examples
     --------
@@ -37,9 +44,11 @@ class EpisodeTracker:
     [('closed', 4)]
     """
 
-    def __init__(self, gap: timedelta = timedelta(minutes=15), update_every: int = 10) -> None:
+    def __init__(self, gap: timedelta = timedelta(minutes=15), update_every: int = 10,
+                 hold: timedelta = timedelta(0)) -> None:
         self.gap = gap
         self.update_every = update_every
+        self.hold = hold
 
     _s: EpisodesState | None = None  # built on first use
 
@@ -51,8 +60,15 @@ class EpisodeTracker:
 
     @property
     def open(self) -> dict[str, AnomalyEpisode]:
-        """The open episode of each anomaly type."""
+        """The open episode by the type that opened it (one at most; a state written when
+        episodes were per type may hold several until they close)."""
         return self._state().open
+
+    @property
+    def current(self) -> AnomalyEpisode | None:
+        """The open episode the latest anomaly is in (None when none is open)."""
+        eps = self._state().open
+        return max(eps.values(), key=lambda e: e.last_at) if eps else None
 
     def state(self) -> EpisodesState:
         """The open episodes as data (the live struct: encode it, do not keep it)."""
@@ -71,9 +87,18 @@ class EpisodeTracker:
 
     def on_anomaly(self, a: AnomalyDetected) -> list[AnomalyEpisode]:
         """Fold one anomaly; return the episode events it causes (maybe none)."""
-        ep = self.open.get(a.anomaly_type)
-        if ep is None or a.timestamp - ep.last_at > self.gap:
-            out = [] if ep is None else [self._event(ep, "closed", ep.last_at)]
+        ep = self.current
+        out: list[AnomalyEpisode] = []
+        if ep is not None and a.timestamp - ep.last_at > self.gap:
+            out.append(self._close(ep, ep.last_at))
+            ep = None
+        last = self._state().last
+        if ep is None and last is not None and a.timestamp - last.first_at <= self.hold:
+            ep = self._event(last, "updated", a.timestamp)  # the same fault again: reopen
+            self.open[ep.anomaly_type] = ep
+            self._state().last = None
+            out.append(ep)
+        if ep is None:
             new = AnomalyEpisode(
                 event_id=stable_event_id("anomaly_episode", a.event_id, "opened"),
                 occurred_at=a.timestamp, machine_id=a.machine_id, machine_name=a.machine_name,
@@ -89,16 +114,21 @@ class EpisodeTracker:
         changed = {"last_at": a.timestamp, "count": count, "peak_value": peak,
                    "severity": a.severity if worse else ep.severity}
         updated = self._event(ep, ep.status, a.timestamp, **changed)
-        self.open[a.anomaly_type] = updated
+        self.open[ep.anomaly_type] = updated
         if worse or count % self.update_every == 0:
-            return [self._event(updated, "updated", a.timestamp)]
-        return []
+            return [*out, self._event(updated, "updated", a.timestamp)]
+        return out
+
+    def _close(self, ep: AnomalyEpisode, at: datetime) -> AnomalyEpisode:
+        closed = self._event(ep, "closed", at)
+        del self.open[ep.anomaly_type]
+        self._state().last = closed
+        return closed
 
     def on_time(self, now: datetime) -> list[AnomalyEpisode]:
         """Close the episodes whose last anomaly is more than ``gap`` before ``now``."""
         out = []
-        for kind, ep in list(self.open.items()):
+        for ep in list(self.open.values()):
             if now - ep.last_at > self.gap:
-                out.append(self._event(ep, "closed", now))
-                del self.open[kind]
+                out.append(self._close(ep, now))
         return out

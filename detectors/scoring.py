@@ -41,6 +41,7 @@ from detectors.online import (
     RobustZScore,
 )
 from detectors.ordering import LateReading, ReadingOrder
+from detectors.power_only import PowerOnlyDetector
 from detectors.runs import RunTracker
 from detectors.state import ScorerState, StateMismatch
 from detectors.stuck import StuckMeter
@@ -54,6 +55,10 @@ __all__ = ["METRIC", "MachineScorer", "Observer", "Output", "ScoringConfig", "ma
            "score_stream", "severity_of"]
 
 Output = Event | EnergyHourly
+
+#: The largest |z| of a few thousand Gaussian readings: a power-only meter whose tail
+#: (`detectors.power_only.PowerOnlyDetector.tail`) is wider needs wider drift means.
+_GAUSSIAN_TAIL = 4.0
 
 #: Flagged readings this close together are one run (for energy impact and following).
 _RUN_GAP = timedelta(minutes=5)
@@ -103,6 +108,18 @@ class ScoringConfig:
         Readings are identified by (machine, timestamp): a timestamp seen before is skipped
         (counted as ``duplicates``), and a reading older than the machine's newest by more
         than this raises `detectors.ordering.LateReading` (see `detectors.ordering`).
+    episode_gap_s, hold_readings
+        A machine's anomalies no further apart than ``episode_gap_s`` are one episode, one
+        alert (`detectors.episodes.EpisodeTracker`); an anomaly within ``hold_readings``
+        readings of the machine's interval after the opening of its last episode reopens
+        that episode instead of raising a new alert (no flapping): 100 minutes for a meter
+        that reports every 30 s, 16 h 40 min for one every 5 minutes.
+    power_only_threshold, power_only_min_z
+        Readings without drivers (a sub-meter with power only) are scored by
+        `detectors.power_only.PowerOnlyDetector`: a candidate has an anomaly likelihood of at
+        least ``power_only_threshold`` and deviates at least ``power_only_min_z`` robust σ
+        from the level of its hour of the week. Chosen on the NAB development files by
+        ``enms evaluate nab`` (`evaluation/configs/nab.json`), and frozen here.
     """
 
     detector: str = "residual"
@@ -113,13 +130,26 @@ class ScoringConfig:
     stuck_run: int = 8
     warmup: int = 300
     window_seconds: float = 7200.0
-    drift_z: float = 2.0
+    drift_z: float = 3.0
     drift_slow_s: float = 600.0
     drift_fast_s: float = 60.0
     follow_after_s: float = 4 * 3600.0
     metrics_interval_s: int = 60
     max_lateness_s: float = 900.0
+    episode_gap_s: float = 900.0
+    hold_readings: int = 200
+    power_only_threshold: float = 0.16
+    power_only_min_z: float = 5.0
+    power_only_spike_z: float = 8.0
+    power_only_tail: float = 2.0
     seed: int = 42
+
+
+#: `detectors.univariate.AnomalyLikelihood`'s parameters for power-only meters, chosen on the
+#: NAB development files (`evaluation/configs/nab.json`, `detectors.univariate` notes).
+POWER_ONLY_LIKELIHOOD: dict[str, float | int | str] = {
+    "average": 20, "short": 20, "fast_half_life": 6.0, "scale": 8.0, "history": 3000,
+    "combine": "mean", "period": 86_400.0}
 
 
 def expected_power_floor(machine: Machine) -> float:
@@ -167,8 +197,8 @@ class MachineScorer:
 
     Parameters
     ----------
-    machine_id
-        The machine (of the catalogue, `schemas.machines`).
+    machine
+        The machine, or its id in the catalogue (`schemas.machines`).
     config
         How readings are scored.
 
@@ -195,17 +225,23 @@ class MachineScorer:
     True
     """
 
-    def __init__(self, machine_id: str, config: ScoringConfig) -> None:
-        machine = machine_by_id(machine_id)
-        if machine is None:
-            msg = f"unknown machine_id {machine_id!r}"
-            raise ValueError(msg)
+    def __init__(self, machine: str | Machine, config: ScoringConfig) -> None:
+        if isinstance(machine, str):
+            found = machine_by_id(machine)
+            if found is None:
+                msg = f"unknown machine_id {machine!r}"
+                raise ValueError(msg)
+            machine = found
         self.machine = machine
         self.config = config
         self.detector = _explained(config, machine)
+        #: Readings without drivers are judged by their hour of the week (`power_only`).
+        self._power_only: PowerOnlyDetector | None = None
         self.order = ReadingOrder()
         self.metrics = Metrics(machine, config.metrics_interval_s)
-        self.episodes = EpisodeTracker()
+        self.episodes = EpisodeTracker(
+            timedelta(seconds=config.episode_gap_s),
+            hold=timedelta(seconds=config.hold_readings * machine.data_interval_seconds))
         self.sustained = SustainedDeviation(config.drift_z, config.drift_slow_s,
                                             config.drift_fast_s)
         self.stuck = StuckMeter(config.stuck_run)
@@ -225,6 +261,24 @@ class MachineScorer:
         return self.detector.model
 
     @property
+    def power_only(self) -> PowerOnlyDetector:
+        """The detector of readings without drivers (built at the first such reading)."""
+        det = self._power_only
+        if det is None:
+            det = self._power_only = PowerOnlyDetector(
+                floor=0.2 * expected_power_floor(self.machine), likelihood=POWER_ONLY_LIKELIHOOD)
+        return det
+
+    def expected_power(self, r: Reading) -> float | None:
+        """The power expected for ``r`` before it is scored (None until the model of its
+        kind of reading, with or without drivers, has data)."""
+        drivers = r.drivers()
+        if drivers:
+            return self.expect.predict(drivers) if self.seen else None
+        return None if self._power_only is None else self.power_only.profile.expected(
+            r.timestamp.timestamp())
+
+    @property
     def seen(self) -> int:
         """Readings taken in so far."""
         return self.order.admitted
@@ -242,20 +296,25 @@ class MachineScorer:
             machine_id=self.machine_id, detector=self.detector.state(),
             order=self.order.state(), sustained=self.sustained.state(),
             stuck=self.stuck.state(), run=self.runs.state(), episodes=self.episodes.state(),
-            metrics=self.metrics.state())
+            metrics=self.metrics.state(),
+            power_only=None if self._power_only is None else self._power_only.state())
 
     @classmethod
-    def from_state(cls, state: ScorerState, config: ScoringConfig) -> MachineScorer:
+    def from_state(cls, state: ScorerState, config: ScoringConfig,
+                   machine: Machine | None = None) -> MachineScorer:
         """The scorer that wrote ``state``, going on with ``config``; `StateMismatch` when
         the state is of another detector (or detector parameters) than ``config``'s.
 
-        The state names the active baseline by its id: `set_baseline` it again (the same
-        model goes on with its CUSUM and drift test), and set `maintenance`.
+        ``machine``: the machine, when it is not in the catalogue. The state names the
+        active baseline by its id: `set_baseline` it again (the same model goes on with its
+        CUSUM and drift test), and set `maintenance`.
         """
-        if machine_by_id(state.machine_id) is None:
+        if machine is None:
+            machine = machine_by_id(state.machine_id)
+        if machine is None or machine.id != state.machine_id:
             msg = f"a state of an unknown machine {state.machine_id!r}"
             raise StateMismatch(msg)
-        s = cls(state.machine_id, config)
+        s = cls(machine, config)
         s.detector.load(state.detector)
         s.order.load(state.order)
         s.sustained.load(state.sustained)
@@ -263,6 +322,8 @@ class MachineScorer:
         s.runs.load(state.run)
         s.episodes.load(state.episodes)
         s.metrics.load(state.metrics)
+        if state.power_only is not None:
+            s.power_only.load(state.power_only)
         return s
 
     # -- baseline ------------------------------------------------------------------------
@@ -295,21 +356,29 @@ class MachineScorer:
         events = [*self.metrics.add(r, t, self.expect.refused), *self.episodes.on_time(ts)]
         drivers = r.drivers()
         x = {**drivers, METRIC: r.power_kw, "t": t}
-        score, expected, z, known = self._judge(x, drivers, r.power_kw)  # score first ...
+        v = self._verdict(x, drivers, t, r.power_kw)  # score first ...
+        score, expected, z, known, point = v.score, v.expected, v.z, v.known, v.point
         stuck, warm = self.stuck.update(r.power_kw), self.seen > cfg.warmup
         if self.maintenance is not None and self.maintenance.covers(ts):
             return events  # in maintenance: not judged, not learned
-        point = known and abs(z) >= cfg.min_z and score >= cfg.threshold
         if known and not point:  # a reading far off on its own does not feed the means
             self.sustained.update(z, dt)
-        flagged = warm and (stuck or point or (known and self.sustained.holds(z)))
+        elif not known:  # not judged: no evidence either way, and the means must not go
+            self.sustained.update(0.0, dt)  # stale (a drift from hours ago, read as now)
+        flagged = warm and (stuck or point or (known and self.sustained.holds(z, v.drift_z)))
         follow = flagged and self.runs.add(ts, (r.power_kw - expected) * dt / 3600.0)
-        self._learn(x, follow, learning_weight(  # ... then learn
-            follow=follow, flagged=flagged, leaning=self.sustained.leaning, alone=point or stuck))
+        w = 1.0 if v.below_idle and not stuck else learning_weight(
+            follow=follow, flagged=flagged, leaning=self.sustained.leaning, alone=point or stuck)
+        if (v.bends and not v.below_idle) or self.stuck.repeating:
+            w = 0.0  # (a stuck meter's repeats are not measurements)
+        if drivers:  # ... then learn
+            self._learn(x, follow, w)
+        else:
+            self._learn_power_only(x, follow, w, dt)
         if not flagged:
             return events
         kind = classify(stuck=stuck, point=point, drifting=self.sustained.leans_with(z), z=z,
-                        producing=producing(drivers), run=self.runs.length(ts))
+                        producing=v.busy, run=self.runs.length(ts))
         return events + self._anomaly(r, score, z, expected, kind, drivers)
 
     def _admit(self, r: Reading, t: float) -> float | None:
@@ -340,7 +409,55 @@ class MachineScorer:
         z = expect.z_of(power, expected)
         if not (math.isfinite(z) and math.isfinite(expected) and math.isfinite(score)):
             return score, expected, 0.0, False  # the model cannot say: not judged, not fed
-        return score, expected, z, expect.leverage(drivers) <= self.config.max_leverage
+        return score, expected, z, (expect.leverage(drivers) <= self.config.max_leverage
+                                    and not expect.novel(drivers))
+
+    def _verdict(self, x: dict[str, float], drivers: dict[str, float], t: float,
+                 power: float) -> _Verdict:
+        """What the detector makes of a reading, before it is learned."""
+        cfg = self.config
+        if drivers:
+            score, expected, z, known = self._judge(x, drivers, power)
+            point = known and abs(z) >= cfg.min_z and score >= cfg.threshold
+            drift_z, busy = cfg.drift_z, producing(drivers)
+            # Drivers a little past what the model knows (a colder night) cannot explain a
+            # reading this far off: learning it would bend the model to an anomaly.
+            bends = not known and abs(z) >= cfg.min_z and not self.expect.new_state(drivers)
+        else:  # the hour of the week is a weaker guide than drivers: a meter whose normal
+            # readings stray far (its tail) needs larger deviations, alone or sustained
+            score, expected, z, known = self._judge_power_only(x, t, power)
+            det = self.power_only
+            spike = max(cfg.power_only_spike_z, cfg.power_only_tail * det.tail)
+            drift_z = cfg.drift_z * max(1.0, det.tail / _GAUSSIAN_TAIL)
+            point = known and abs(z) >= cfg.power_only_min_z and (
+                score >= cfg.power_only_threshold or abs(z) >= spike)
+            busy, bends = not det.profile.off_hours(expected), False
+        # Less than expected while reported idle wastes nothing: it is the idle level,
+        # learned, not judged (after an off-shift fault, the return to the idle level is not
+        # a "drop"). Not for a meter with power only: its idle hours are only inferred, and
+        # its profile never learns from today's hour anyway (`detectors.power_only`).
+        below_idle = bool(drivers) and known and z < 0 and not busy
+        if below_idle:
+            known = point = False
+        return _Verdict(score, expected, z, known, point, drift_z, busy, below_idle, bends)
+
+    def _judge_power_only(self, x: dict[str, float], t: float,
+                          power: float) -> tuple[float, float, float, bool]:
+        """`_judge` of a reading without drivers: its hour of the week decides."""
+        det = self.power_only
+        score = det.score_one(x)
+        judged = det.profile.judge(t, power)
+        if judged is None or not math.isfinite(score):
+            return score, 0.0 if judged is None else judged[0], 0.0, False
+        return score, judged[0], judged[1], True
+
+    def _learn_power_only(self, x: dict[str, float], follow: bool, w: float,
+                          dt: float) -> None:
+        det = self.power_only
+        if follow and self.runs.follow_once():
+            det.profile.forget()  # a lasting change, once per run: learn the new level
+            self.sustained.reset()
+        det.learn_one(x, dt, w)
 
     def _learn(self, x: dict[str, float], follow: bool, w: float) -> None:
         if w <= 0:
@@ -357,24 +474,29 @@ class MachineScorer:
         self.metrics.tally.anomalies += 1
         anomaly = self._anomaly_event(r, score, z, expected, kind, drivers)
         episode_events = self.episodes.on_anomaly(anomaly)
+        current = self.episodes.current
         anomaly = msgspec.structs.replace(
-            anomaly, episode_id=self.episodes.open[anomaly.anomaly_type].episode_id)
+            anomaly, episode_id=None if current is None else current.episode_id)
         return [anomaly, *episode_events]
 
     def _anomaly_event(self, r: Reading, score: float, z: float, expected: float, kind: str,
                        drivers: dict[str, float]) -> AnomalyDetected:
         deviation = round(100.0 * (r.power_kw - expected) / expected, 2) if expected else None
         ts = r.timestamp
+        cfg = self.config  # a reading without drivers is the power-only detector's
+        detector, threshold = ((cfg.detector, cfg.threshold) if drivers
+                               else ("power_only", cfg.power_only_threshold))
         impact = self.runs.kwh
         minutes = self.runs.length(ts).total_seconds() / 60
         severity = flagged_severity(kind, z, impact, self.machine.rated_power_kw)
-        parts = " + ".join(f"{k} {v:.2f}" for k, v in self.expect.contributions(drivers).items())
+        parts = (" + ".join(f"{k} {v:.2f}" for k, v in self.expect.contributions(drivers).items())
+                 if drivers else "level of this hour of the week")
         why = {
             "stuck": f"the same value {self.config.stuck_run} times in a row: meter stuck?",
             "drift": (f"sustained: mean deviation {self.sustained.slow:+.1f} σ over the last "
                       f"{self.config.drift_slow_s / 60:.0f} min"),
             "off_shift": (f"drawing {r.power_kw - expected:.2f} kW more than expected while "
-                          "reporting no production"),
+                          + ("reporting no production" if drivers else "in an idle hour")),
             "baseline_deviation": f"far off for {minutes:.0f} min",
         }.get(kind, "one reading far off")
         explanation = (
@@ -383,13 +505,30 @@ class MachineScorer:
             f"{impact:+.3f} kWh against expected over {minutes:.0f} min")
         return AnomalyDetected(
             event_id=stable_event_id("anomaly_detected", self.machine_id, ts.isoformat(),
-                                     self.config.detector),
+                                     detector),
             occurred_at=ts, machine_id=self.machine_id, machine_name=self.machine.name,
             timestamp=ts, metric=METRIC, value=r.power_kw, expected_value=round(expected, 4),
             deviation_percent=deviation, score=round(score, 4),
-            threshold=self.config.threshold, anomaly_score=round(z, 3), severity=severity,
-            anomaly_type=kind, detector=self.config.detector, explanation=explanation,
+            threshold=threshold, anomaly_score=round(z, 3), severity=severity,
+            anomaly_type=kind, detector=detector, explanation=explanation,
             energy_impact_kwh=round(impact, 4))
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """`MachineScorer._verdict`: a reading's score, expected power and residual z, whether
+    the model knows its drivers, whether it is off on its own (``point``), the drift
+    threshold for it, whether the machine is busy, and the two learning exceptions."""
+
+    score: float
+    expected: float
+    z: float
+    known: bool
+    point: bool
+    drift_z: float
+    busy: bool
+    below_idle: bool  # below expected while idle: learned, not judged
+    bends: bool  # far off where the model barely knows the drivers: not learned
 
 
 def _too_late(t: float, newest: float, max_lateness_s: float) -> str:
@@ -416,7 +555,7 @@ def score_stream(readings: Iterable[Reading], config: ScoringConfig,
         if observe is None:
             yield from s.step(r)
             continue
-        expected = s.expect.predict(r.drivers()) if s.seen else None
+        expected = s.expected_power(r)
         out = s.step(r)
         observe(r, expected, [e for e in out if isinstance(e, AnomalyDetected)])
         yield from out

@@ -36,10 +36,13 @@ __all__ = [
     "ExplainedState",
     "HSTState",
     "HourState",
+    "LikelihoodState",
     "Interval",
     "MetricsState",
     "MetricsStateV1",
     "OrderState",
+    "PowerOnlyState",
+    "ProfileState",
     "ResidualState",
     "RunState",
     "ScorerState",
@@ -80,6 +83,10 @@ class ExpectedPowerState(msgspec.Struct, kw_only=True):
     t_solved: float | None = None
     since: int = 0
     refused: int = 0
+    lo: list[float] = []  # the range of each regressor over the readings learned
+    hi: list[float] = []
+    idle_seen: int = 0  # idle readings learned
+    busy_seen: int = 0  # producing readings learned
 
 
 class HSTState(msgspec.Struct, kw_only=True, tag="hst"):
@@ -128,6 +135,45 @@ class ExplainedState(msgspec.Struct, kw_only=True, tag="explained"):
 DetectorState = ResidualState | ExplainedState
 
 
+class ProfileState(msgspec.Struct, kw_only=True):
+    """`detectors.power_only.TimeOfWeekProfile`: per bin its open visit (day, seconds of
+    data, mean, mean absolute deviation) and its earlier visits as ``[mean, deviation]``."""
+
+    day: list[int]
+    weight: list[float]
+    mean: list[float]
+    dev: list[float]
+    past: list[list[list[float]]]
+
+
+class LikelihoodState(msgspec.Struct, kw_only=True):
+    """`detectors.univariate.AnomalyLikelihood`: the level and forecast, the recent and
+    historic raw surprises, and the seasonal lag (``(t, value)`` pairs one period back)."""
+
+    n: int = 0
+    m_fast: float = 0.0
+    m_slow: float = 0.0
+    mad_slow: float = 0.0
+    mad_err: float = 0.0
+    recent_values: list[float] = []
+    recent_surprise: list[float] = []
+    history: list[float] = []
+    history_sum: float = 0.0  # running sums, kept as they are (a replay must match exactly)
+    history_sumsq: float = 0.0
+    lag: list[tuple[float, float]] = []
+    seasonal_recent: list[float] = []
+    seasonal_mad: float = 0.0
+    seasonal_n: int = 0
+
+
+class PowerOnlyState(msgspec.Struct, kw_only=True):
+    """`detectors.power_only.PowerOnlyDetector`: the profile and the likelihood."""
+
+    profile: ProfileState
+    likelihood: LikelihoodState
+    tail: float = 0.0
+
+
 # -- the scorer's other parts ------------------------------------------------------------
 
 
@@ -152,6 +198,9 @@ class StuckState(msgspec.Struct, kw_only=True):
 
     last: float | None = None
     same: int = 0
+    rate: float = 0.0  # how often a value equals the one before
+    n: int = 0
+    called: bool = False  # this run was called stuck
 
 
 class RunState(msgspec.Struct, kw_only=True):
@@ -164,9 +213,10 @@ class RunState(msgspec.Struct, kw_only=True):
 
 
 class EpisodesState(msgspec.Struct, kw_only=True):
-    """`detectors.episodes.EpisodeTracker`: the open episode of each anomaly type."""
+    """`detectors.episodes.EpisodeTracker`: the open episode (by the type that opened it)."""
 
     open: dict[str, AnomalyEpisode] = {}
+    last: AnomalyEpisode | None = None  # the episode closed last (reopened within the hold)
 
 
 class Interval(msgspec.Struct, kw_only=True):
@@ -255,6 +305,9 @@ class ScorerState(msgspec.Struct, kw_only=True):
     run: RunState
     episodes: EpisodesState
     metrics: MetricsState
+    #: The detector of readings without drivers (None until the first such reading; a
+    #: version-2 state written before it existed decodes with None).
+    power_only: PowerOnlyState | None = None
 
 
 # -- older versions ----------------------------------------------------------------------

@@ -65,11 +65,13 @@ class SustainedDeviation:
         s.fast += (1.0 - math.exp(-dt / self.fast_s)) * (zc - s.fast)
         s.slow += (1.0 - math.exp(-dt / self.slow_s)) * (zc - s.slow)
 
-    def holds(self, z: float) -> bool:
-        """Whether both means pass the threshold on one side, the side of ``z``."""
+    def holds(self, z: float, threshold: float | None = None) -> bool:
+        """Whether both means pass the threshold (``threshold``, default the part's) on one
+        side, the side of ``z``."""
         s = self._state()
-        return (abs(s.slow) >= self.threshold and abs(s.fast) >= self.threshold
-                and s.slow * s.fast > 0 and s.slow * z > 0)
+        th = self.threshold if threshold is None else threshold
+        return (abs(s.slow) >= th and abs(s.fast) >= th and s.slow * s.fast > 0
+                and s.slow * z > 0)
 
     def leans_with(self, z: float) -> bool:
         """Whether the slow mean alone passes the threshold on the side of ``z``."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detectors.base import AnomalyDetector, Features
+from detectors.state import LikelihoodState
 
 _LOG_EPS = math.log(1e-10)
 
@@ -237,7 +238,10 @@ class AnomalyLikelihood(AnomalyDetector):
             sn.recent.append(r)
         if self.period is not None and t is not None:
             lag = sn.lag
-            lag.append((t, v))
+            # At most one value a minute of a daily period (1,440 values, whatever the
+            # meter's interval): the lag is one value, and its memory stays bounded.
+            if not lag or t - lag[-1][0] >= self.period / 1440.0:
+                lag.append((t, v))
             while len(lag) >= 2 and lag[1][0] <= t - self.period:
                 lag.popleft()
         lv = s.level
@@ -262,6 +266,44 @@ class AnomalyLikelihood(AnomalyDetector):
             u.sumsq -= old * old
         lv.n = n + 1
         u.memo = None
+
+    def state(self) -> LikelihoodState:
+        """The detector's state as data (copied out of its deques).
+
+        Examples
+        --------
+        >>> det = AnomalyLikelihood("v", period=3600.0)
+        >>> for i in range(300):
+        ...     det.learn_one({"v": 5.0 + (i % 3), "t": 60.0 * i})
+        >>> clone = AnomalyLikelihood("v", period=3600.0)
+        >>> clone.load(det.state())
+        >>> x = {"v": 9.0, "t": 60.0 * 300}
+        >>> clone.score_one(x) == det.score_one(x), clone.state() == det.state()
+        (True, True)
+        """
+        s = self._state()
+        lv, u, sn = s.level, s.surprise, s.seasonal
+        return LikelihoodState(
+            n=lv.n, m_fast=lv.m_fast, m_slow=lv.m_slow, mad_slow=lv.mad_slow,
+            mad_err=lv.mad_err, recent_values=list(lv.recent), recent_surprise=list(u.recent),
+            history=list(u.hist), history_sum=u.sum, history_sumsq=u.sumsq, lag=list(sn.lag),
+            seasonal_recent=list(sn.recent),
+            seasonal_mad=sn.mad, seasonal_n=sn.n)
+
+    def load(self, state: LikelihoodState) -> None:
+        """Take the state `state` gave."""
+        self._s = None
+        s = self._state()
+        lv, u, sn = s.level, s.surprise, s.seasonal
+        lv.n, lv.m_fast, lv.m_slow = state.n, state.m_fast, state.m_slow
+        lv.mad_slow, lv.mad_err = state.mad_slow, state.mad_err
+        lv.recent.extend(state.recent_values)
+        u.recent.extend(state.recent_surprise)
+        u.hist.extend(state.history)
+        u.sum, u.sumsq = state.history_sum, state.history_sumsq
+        sn.lag.extend((t, v) for t, v in state.lag)
+        sn.recent.extend(state.seasonal_recent)
+        sn.mad, sn.n = state.seasonal_mad, state.seasonal_n
 
 
 @dataclass(slots=True)

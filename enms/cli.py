@@ -148,14 +148,27 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     from evaluation import simulated
 
     config = ScoringConfig(detector=args.detector, threshold=args.threshold)
-    result, clean, windows = simulated.evaluate(config, days=args.days, seed=args.seed,
-                                                 clean_days=args.clean_days)
-    _print_report("simulator, labelled anomalies", result)
-    print(f"clean run ({args.clean_days:g} days, no anomalies injected): severities "
-          f"{clean['severities']}")
+    runs: list[simulated.Run] = []
+    windows: list[simulated._Window] = []  # (the first seed's plots)
+    for seed in args.seed:
+        result, clean, plotted = simulated.evaluate(config, days=args.days, seed=seed,
+                                                     clean_days=args.clean_days)
+        windows = windows or plotted
+        _print_report(f"simulator, seed {seed}, labelled anomalies", result)
+        print(f"clean run ({args.clean_days:g} days, no anomalies injected): severities "
+              f"{clean['severities']}")
+        meters = simulated.power_only_run(config, seed)
+        _print_report(f"simulator, seed {seed}, the power-only meter alone", meters)
+        runs.append(simulated.Run(seed, result, clean, meters))
+    demo = []
+    for start in simulated.DEMO_STARTS:
+        d = simulated.demo_like(config, start)
+        print(f"demo-like 24 h from {start.isoformat()}: {d.episodes} episodes, precision "
+              f"{d.precision:.3f}, {d.critical_outside} critical outside every label")
+        demo.append((start, d))
     out = Path(args.out or "reports/simulator")
-    simulated.write_report(out, config, result, clean, windows, days=args.days, seed=args.seed,
-                            clean_days=args.clean_days)
+    simulated.write_report(out, config, runs, windows, days=args.days,
+                           clean_days=args.clean_days, demo=demo)
     print(f"report: {out / 'README.md'}")
     return 0
 
@@ -222,10 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("bench", choices=("nab", "skab", "simulator"))
     ev.add_argument("--data", default=None, help="data folder (nab, skab; required for them)")
     ev.add_argument("--out", default=None, help="report folder (default reports/<bench>)")
-    ev.add_argument("--days", type=float, default=8.0, help="simulated days (simulator)")
+    ev.add_argument("--days", type=float, default=15.0, help="simulated days (simulator)")
     ev.add_argument("--clean-days", type=float, default=8.0,
                     help="days of the clean run, without anomalies (simulator)")
-    ev.add_argument("--seed", type=int, default=7)
+    ev.add_argument("--seed", type=int, nargs="+", default=[11, 12],
+                    help="simulator seeds (default: 11 12, not used for tuning)")
     ev.add_argument("--detector", default=DETECTORS[0], choices=DETECTORS)
     ev.add_argument("--threshold", type=float, default=0.9)
     ev.set_defaults(fn=cmd_evaluate)

@@ -31,7 +31,7 @@ T0 = datetime(2025, 3, 3, 8, tzinfo=UTC)
 def good(i: int, p: float | None = None) -> Reading:
     p = 20.0 + 0.2 * (i % 4) if p is None else p
     return Reading(machine_id=M, timestamp=T0 + timedelta(seconds=30 * i), power_kw=p,
-                   energy_kwh=p * 30 / 3600)
+                   energy_kwh=p * 30 / 3600, throughput_units_per_hour=100.0)
 
 
 def raw(r: Reading, **over: Any) -> bytes:
@@ -135,11 +135,11 @@ async def test_a_failing_dead_letter_send_is_retried_counted_and_scoring_goes_on
     failed_before = agent_module.dead_letters.failed
     with mocked(sent, warmup=30), patch.object(deadletters, "RETRIES_S", (0.0, 0.0)):
         async with agent_module.score_readings.test_context() as agent:
-            for i in range(40):
+            for i in range(60):  # a power-only meter's hour is judged after 20 minutes
                 await agent.put(encode_reading(good(i)), key=M.encode())
             await agent.put(b"not json", key=M.encode())
-            await agent.put(encode_reading(good(41, p=70.0)), key=M.encode())
-            await agent.put(encode_reading(good(45)), key=M.encode())
+            await agent.put(encode_reading(good(61, p=70.0)), key=M.encode())
+            await agent.put(encode_reading(good(65)), key=M.encode())
     assert calls == 3  # the first try and two retries
     assert agent_module.dead_letters.failed == failed_before + 1
     assert [a["value"] for a in sent.events(topics.ANOMALIES, "anomaly_detected")] == [70.0]
@@ -157,11 +157,11 @@ async def test_a_processing_error_is_dead_lettered_and_the_batch_goes_on(app) ->
 
     with mocked(sent, warmup=30), patch.object(MachineScorer, "step", failing_step):
         async with agent_module.score_readings.test_context() as agent:
-            for i in range(40):
+            for i in range(60):  # a power-only meter's hour is judged after 20 minutes
                 await agent.put(encode_reading(good(i)), key=M.encode())
-            await agent.put(encode_reading(good(40, p=13.37)), key=M.encode())
-            await agent.put(encode_reading(good(41, p=70.0)), key=M.encode())
-            await agent.put(encode_reading(good(45)), key=M.encode())
+            await agent.put(encode_reading(good(60, p=13.37)), key=M.encode())
+            await agent.put(encode_reading(good(61, p=70.0)), key=M.encode())
+            await agent.put(encode_reading(good(65)), key=M.encode())
     letters = sent.dead_letters()
     assert len(letters) == 1
     assert "processing error" in letters[0]["reason"]

@@ -18,7 +18,7 @@ M = "c0000000-0000-0000-0000-000000000006"  # Conveyor-Main, 15 kW, 10 s
 def reading(i: int, p: float) -> bytes:
     return encode_reading(Reading(
         machine_id=M, timestamp=datetime(2026, 2, 2, 9, tzinfo=UTC) + timedelta(seconds=10 * i),
-        power_kw=p, energy_kwh=p * 10 / 3600))
+        power_kw=p, energy_kwh=p * 10 / 3600, throughput_units_per_hour=100.0))
 
 
 async def test_bad_records_are_dead_lettered_and_scoring_goes_on(app) -> None:
@@ -70,7 +70,8 @@ async def test_a_machine_in_maintenance_is_not_judged(app) -> None:
 
     def motor_reading(i: int, p: float) -> bytes:
         return encode_reading(Reading(machine_id=motor, timestamp=t0 + timedelta(seconds=30 * i),
-                                      power_kw=p, energy_kwh=p * 30 / 3600))
+                                      power_kw=p, energy_kwh=p * 30 / 3600,
+                                      throughput_units_per_hour=100.0))
 
     window = MaintenanceWindow(event_id="w1", occurred_at=t0, machine_id=motor,
                                start=t0 + timedelta(seconds=30 * 400),

@@ -31,7 +31,7 @@ T0 = datetime(2026, 2, 2, 9, tzinfo=UTC)
 def reading(i: int, p: float | None = None) -> Reading:
     p = 10.0 + 0.1 * (i % 4) if p is None else p
     return Reading(machine_id=M, timestamp=T0 + timedelta(seconds=10 * i), power_kw=p,
-                   energy_kwh=p * 10 / 3600)
+                   energy_kwh=p * 10 / 3600, throughput_units_per_hour=100.0)
 
 
 def dumps(value: Any) -> bytes:

@@ -204,8 +204,11 @@ def _scorer_after(hostile: list[tuple[int, Reading]]) -> tuple[MachineScorer, An
         i = clock["i"]
         clock["i"] += 1
         p = 20.0 + 0.2 * (i % 4) if p is None else p
+        # A steady production rate: the normal readings are the driver model's; the
+        # hostile ones carry whatever they carry (most none: the power-only detector's).
         return s.step(Reading(machine_id=m.id, timestamp=t0 + timedelta(seconds=30 * i),
-                              power_kw=p, energy_kwh=p * 30 / 3600))
+                              power_kw=p, energy_kwh=p * 30 / 3600,
+                              throughput_units_per_hour=100.0))
 
     for _ in range(60):
         normal()

@@ -94,14 +94,36 @@ def test_a_short_burst_is_not_sustained() -> None:
 # -- stuck meter -----------------------------------------------------------------------------
 
 
+def jittery(meter: StuckMeter, n: int = 200) -> None:
+    """A meter that jitters: its values almost never repeat."""
+    for i in range(n):
+        meter.update(10.0 + 0.01 * (i % 13))
+
+
 def test_a_stuck_meter_is_reported_once_per_run() -> None:
     meter = StuckMeter(run=4)
+    jittery(meter)
     values = [1.0] * 10 + [2.0] + [3.0] * 4
     assert [i for i, v in enumerate(values) if meter.update(v)] == [3, 14]
 
 
+def test_a_meter_whose_values_often_repeat_needs_a_longer_run() -> None:
+    """A coarse meter (1 kW steps, each value twice in a row) is not stuck after 4 or 8
+    repeats; it is after a run its own repeat rate makes a one-in-a-million event."""
+    meter = StuckMeter(run=4)
+    for i in range(3000):
+        assert not meter.update(float(i // 2 % 5))
+    assert meter.needed() == 20
+    flags = [meter.update(9.0) for _ in range(60)]
+    assert sum(flags) == 1 and 19 <= flags.index(True) < 30  # the run teaches it a little
+    never = StuckMeter(run=4)
+    for _ in range(3000):
+        assert not never.update(0.0)  # a meter that always reads 0 cannot be told stuck
+
+
 def test_the_stuck_count_goes_on_after_a_restore() -> None:
     meter = StuckMeter(run=4)
+    jittery(meter)
     for _ in range(2):
         meter.update(5.0)
     clone = round_trip(meter, StuckMeter(run=4))
