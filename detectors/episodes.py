@@ -111,7 +111,7 @@ class EpisodeTracker:
         count = ep.count + 1
         peak = max(ep.peak_value, a.value) if a.value >= (a.expected_value or 0) else min(
             ep.peak_value, a.value)
-        changed = {"last_at": a.timestamp, "count": count, "peak_value": peak,
+        changed = {"last_at": max(ep.last_at, a.timestamp), "count": count, "peak_value": peak,
                    "severity": a.severity if worse else ep.severity}
         updated = self._event(ep, ep.status, a.timestamp, **changed)
         self.open[ep.anomaly_type] = updated

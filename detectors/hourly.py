@@ -227,7 +227,7 @@ def hourly_records(
     ...                duration=timedelta(hours=2), anomalies=False)
     >>> recs = list(hourly_records(sim.readings, sim.intervals))
     >>> len(recs), {r.coverage for r in recs}
-    (16, {1.0})
+    (18, {1.0})
     """
     aggs: dict[str, HourlyAggregator] = {}
     for r in readings:

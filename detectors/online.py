@@ -405,7 +405,7 @@ class ExpectedPower:
         to idle has a leverage of 0.07, yet the model has never seen the machine idle."""
         s = self._state()
         if not s.lo:
-            return True
+            return s.n == 0  # (a state written before the range was kept: no range test)
         if self.new_state(x):
             return True  # idle, or producing, for the first minutes ever: still learning it
         for v, lo, hi in zip(self.features(x), s.lo, s.hi, strict=True):

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from detectors.base import MAX_VALUE, AnomalyDetector, Features
-from detectors.state import PowerOnlyState, ProfileState
+from detectors.state import PowerOnlyState, ProfileState, StateMismatch
 from detectors.univariate import AnomalyLikelihood
 
 __all__ = ["PowerOnlyDetector", "TimeOfWeekProfile"]
@@ -33,6 +33,12 @@ def _bins(t: float) -> tuple[int, int, int]:
     d = datetime.fromtimestamp(t, UTC)
     day = d.weekday()
     return day * 24 + d.hour, _WEEK_HOURS + 24 * max(0, day - 4) + d.hour, _BINS - 1
+
+
+def _median(values: list[float]) -> float:
+    v = sorted(values)
+    k = len(v)
+    return v[k // 2] if k % 2 else 0.5 * (v[k // 2 - 1] + v[k // 2])
 
 
 class TimeOfWeekProfile:
@@ -52,7 +58,8 @@ class TimeOfWeekProfile:
     judged by its first. A time is judged by its hour-of-week bin or its day-type bin,
     whichever has more earlier visits (the hour of the week on a tie: it is the more
     specific, and after a month it has as many as any), or by the overall bin (the day's
-    mean level and its wide spread) while neither has one.
+    mean level and its wide spread) while neither has one. (The spread: the visits' median
+    deviation, or how far their means disagree, whichever is larger.)
 
     Parameters
     ----------
@@ -123,11 +130,13 @@ class TimeOfWeekProfile:
         past = past or overall
         if not past:
             return []
-        means = sorted(m for m, _ in past)
-        k = len(means)
-        level = means[k // 2] if k % 2 else 0.5 * (means[k // 2 - 1] + means[k // 2])
-        dev = sorted(d for _, d in past)[k // 2]
-        return [(level, max(dev, 0.5 * (means[-1] - means[0])))]
+        level = _median([m for m, _ in past])
+        dev = _median([d for _, d in past])
+        # How far the visits disagree: half their range for two, the median absolute
+        # deviation of their means from three on (one odd visit does not widen the band).
+        apart = (0.5 * abs(past[0][0] - past[1][0]) if len(past) == 2
+                 else _median([abs(m - level) for m, _ in past]) if len(past) > 2 else 0.0)
+        return [(level, max(dev, apart))]
 
     def off_hours(self, level: float) -> bool:
         """Whether ``level`` is an idle hour's: below half of the busiest hour's level (the
@@ -199,8 +208,8 @@ class TimeOfWeekProfile:
             s.weight[b] = total
 
     def forget(self) -> None:
-        """Forget every visit: a lasting change is the new normal (judged by the overall
-        bin again until the hours have been visited anew)."""
+        """Forget every visit: a lasting change is the new normal (not judged until the
+        next day, then by the overall bin until the hours have been visited anew)."""
         self._s = None
 
     def state(self) -> ProfileState:
@@ -208,7 +217,11 @@ class TimeOfWeekProfile:
         return self._state()
 
     def load(self, state: ProfileState) -> None:
-        """Take the state `state` gave."""
+        """Take the state `state` gave (`StateMismatch` for one of another bin layout)."""
+        if not (len(state.day) == len(state.weight) == len(state.mean) == len(state.dev)
+                == len(state.past) == _BINS):
+            msg = f"a time-of-week state of another layout (this profile has {_BINS} bins)"
+            raise StateMismatch(msg)
         self._s = state
 
     def __repr__(self) -> str:
@@ -266,7 +279,6 @@ class PowerOnlyDetector(AnomalyDetector):
         stray. A meter with heavy tails (a coarse or bursty series) needs a larger
         deviation to be a spike on its own than one with Gaussian noise."""
         return self._tail
-
     _profile: TimeOfWeekProfile | None = None
     _lik: AnomalyLikelihood | None = None
 
@@ -296,12 +308,13 @@ class PowerOnlyDetector(AnomalyDetector):
         """The anomaly likelihood of the power, in [0, 1]."""
         return self.surprise.score_one(x)
 
-    def learn_one(self, x: Features, seconds: float = 30.0, w: float = 1.0) -> None:
+    def learn_one(self, x: Features, seconds: float = 30.0, w: float = 1.0,
+                  profile: bool = True) -> None:
         """Learn a reading standing for ``seconds``: the likelihood fully, the profile with
-        weight ``w``."""
+        weight ``w`` (not at all with ``profile`` False: a stuck meter's repeats)."""
         self.surprise.learn_one(x)
         t, y = x.get("t"), x.get("power_kw")
-        if t is not None and y is not None:
+        if t is not None and y is not None and profile:
             if w > 0:
                 z = abs(self.profile.z(t, y))
                 if math.isfinite(z):

@@ -113,13 +113,18 @@ class ScoringConfig:
         alert (`detectors.episodes.EpisodeTracker`); an anomaly within ``hold_readings``
         readings of the machine's interval after the opening of its last episode reopens
         that episode instead of raising a new alert (no flapping): 100 minutes for a meter
-        that reports every 30 s, 16 h 40 min for one every 5 minutes.
+        that reports every 30 s, 16 h 40 min for one every 5 minutes, and at least
+        ``episode_gap_s``.
     power_only_threshold, power_only_min_z
         Readings without drivers (a sub-meter with power only) are scored by
         `detectors.power_only.PowerOnlyDetector`: a candidate has an anomaly likelihood of at
         least ``power_only_threshold`` and deviates at least ``power_only_min_z`` robust σ
-        from the level of its hour of the week. Chosen on the NAB development files by
-        ``enms evaluate nab`` (`evaluation/configs/nab.json`), and frozen here.
+        from the level of its hour of the week; a reading past ``power_only_spike_z`` σ and
+        ``power_only_tail`` times the meter's tail (`detectors.power_only.PowerOnlyDetector.
+        tail`) is a candidate whatever its likelihood. The threshold is the one
+        ``enms evaluate nab`` chose on all NAB development files (in-sample; the
+        cross-half frozen score is the honest one), written to
+        `evaluation/configs/nab.json` and copied here.
     """
 
     detector: str = "residual"
@@ -210,7 +215,7 @@ class MachineScorer:
     >>> t0 = datetime(2026, 1, 5, 8, tzinfo=timezone.utc)
     >>> def r(i, p):
     ...     return Reading(machine_id=s.machine_id, timestamp=t0 + timedelta(seconds=30 * i),
-    ...                    power_kw=p, energy_kwh=p * 30 / 3600)
+    ...                    power_kw=p, energy_kwh=p * 30 / 3600, throughput_units_per_hour=90.0)
     >>> events = [e for i in range(100) for e in s.step(r(i, 20.0 + (i % 3) * 0.1))]
     >>> sorted({e.event_type for e in events})
     ['metric_updated']
@@ -241,7 +246,8 @@ class MachineScorer:
         self.metrics = Metrics(machine, config.metrics_interval_s)
         self.episodes = EpisodeTracker(
             timedelta(seconds=config.episode_gap_s),
-            hold=timedelta(seconds=config.hold_readings * machine.data_interval_seconds))
+            hold=timedelta(seconds=max(config.episode_gap_s,
+                                       config.hold_readings * machine.data_interval_seconds)))
         self.sustained = SustainedDeviation(config.drift_z, config.drift_slow_s,
                                             config.drift_fast_s)
         self.stuck = StuckMeter(config.stuck_run)
@@ -454,10 +460,11 @@ class MachineScorer:
     def _learn_power_only(self, x: dict[str, float], follow: bool, w: float,
                           dt: float) -> None:
         det = self.power_only
-        if follow and self.runs.follow_once():
+        if w > 0 and follow and self.runs.follow_once():
             det.profile.forget()  # a lasting change, once per run: learn the new level
             self.sustained.reset()
-        det.learn_one(x, dt, w)
+        # A stuck meter's repeats are not measurements: not even a young bin takes them.
+        det.learn_one(x, dt, w, profile=not self.stuck.repeating)
 
     def _learn(self, x: dict[str, float], follow: bool, w: float) -> None:
         if w <= 0:

@@ -13,7 +13,7 @@ class StuckMeter:
     Long enough is ``run`` values for a meter that jitters, and longer for one whose values
     often repeat (a coarse resolution, a series that sits at 0): the meter's own rate ``p``
     of a value equal to the one before (exponentially weighted, half-life ``half_life``
-    readings, not fed by a run already called stuck) asks for ``k`` repeats with
+    readings) asks for ``k`` repeats with
     ``p ** k <= odds``. A meter that repeats itself half of the time is stuck after 20,
     one that reads the same value 99 % of the time is never called stuck.
 
@@ -76,7 +76,7 @@ class StuckMeter:
         needed = self.needed()
         s.same = s.same + 1 if same else 0
         s.last = power
-        if s.n and s.same + 1 <= needed:  # a run called stuck does not teach the rate
+        if s.n:  # every repeat teaches the rate (a meter that reads 0.0 all night learns it)
             alpha = max(1.0 - 0.5 ** (1.0 / self.half_life), 1.0 / (s.n + 1.0))
             s.rate += alpha * (float(same) - s.rate)
         s.n += 1

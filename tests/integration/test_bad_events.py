@@ -52,7 +52,7 @@ async def test_junk_on_kafka_and_redis_is_counted_and_a_real_anomaly_still_arriv
     warm = steady_readings(MACHINE, t0, 400, level=30.0, seed=5)
     spike_ts = t0 + timedelta(seconds=30 * 400)
     spike = Reading(machine_id=MACHINE, timestamp=spike_ts, power_kw=95.0,
-                    energy_kwh=95.0 * 30 / 3600)
+                    energy_kwh=95.0 * 30 / 3600, throughput_units_per_hour=100.0)
     ws_url = base.replace("http://", "ws://") + "/api/v1/ws/anomalies"
     redis = aioredis.from_url(redis_url)
     try:

@@ -65,7 +65,7 @@ async def test_bad_records_are_dead_lettered_and_every_good_reading_is_scored(
     _base, worker = api
     readings = steady_readings(MOTOR, T0, 100, level=20.0, seed=8)
     spike = Reading(machine_id=MOTOR, timestamp=T0 + timedelta(seconds=30 * 100),
-                    power_kw=70.0, energy_kwh=70.0 * 30 / 3600)
+                    power_kw=70.0, energy_kwh=70.0 * 30 / 3600, throughput_units_per_hour=100.0)
     closer = steady_readings(MOTOR, T0 + timedelta(minutes=55), 1, level=20.0)[0]
     bad = bad_records(readings[49])
     p = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=2,

@@ -43,7 +43,7 @@ async def test_spike_reading_reaches_websocket_as_anomaly(
     warm = steady_readings(machine, t0, 400, level=20.0, seed=3)
     spike_ts = t0 + timedelta(seconds=30 * 400)
     spike = Reading(machine_id=machine, timestamp=spike_ts, power_kw=64.0,
-                    energy_kwh=64.0 * 30 / 3600)
+                    energy_kwh=64.0 * 30 / 3600, throughput_units_per_hour=100.0)
     async with ws_client(ws_url(api, "anomalies")) as (ws, _), producer(kafka_bootstrap) as p:
         await send_readings(p, topics.READINGS, [*warm, spike])
         found = await ws.wait_for(
@@ -83,7 +83,7 @@ async def test_malformed_readings_go_to_dead_letter_and_scoring_goes_on(
     warm = steady_readings(machine, t0, 400, level=15.0, seed=4)
     spike_ts = t0 + timedelta(seconds=30 * 400)
     spike = Reading(machine_id=machine, timestamp=spike_ts, power_kw=2.0,
-                    energy_kwh=2.0 * 30 / 3600)
+                    energy_kwh=2.0 * 30 / 3600, throughput_units_per_hour=100.0)
     async with ws_client(ws_url(api, "dashboard")) as (ws, _), producer(kafka_bootstrap) as p:
         await send_readings(p, topics.READINGS, warm)
         offsets = []

@@ -76,7 +76,8 @@ async def test_failover_keeps_detector_state(stack: Stack, kafka_bootstrap: str)
         spike_at = T0 + timedelta(seconds=30 * (WARM + extra))
         async with ws_client(api.replace("http", "ws") + "/api/v1/ws/anomalies") as (ws, _):
             spikes = [Reading(machine_id=m.id, timestamp=spike_at,
-                              power_kw=1.45 * m.rated_power_kw, energy_kwh=0.1)
+                              power_kw=1.45 * m.rated_power_kw, energy_kwh=0.1,
+                              throughput_units_per_hour=100.0)
                       for m in MACHINES]
             await send_readings(p, topics.READINGS, spikes)
             await ws.wait_for(
