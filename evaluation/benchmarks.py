@@ -243,16 +243,8 @@ def _plot_nab(s: NabSeries, scores: np.ndarray, threshold: float, hold_rows: int
     x = np.arange(len(s.values))
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(12, 5), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1]})
-    ax.plot(x, s.values, lw=0.6, color="tab:blue", label="value")
-    ax.axvspan(0, s.labels.probation, color="0.85", label="probation (not scored)")
-    for k, (lo, hi) in enumerate(s.labels.windows):
-        ax.axvspan(lo, hi, color="tab:orange", alpha=0.3,
-                   label="labelled window" if k == 0 else None)
-    hits = np.flatnonzero(det)
-    ax.scatter(hits, s.values[hits], color="red", zorder=3, s=30, marker="v",
-               label="detection")
+    _series_panel(ax, s, det, "value", "detection")
     ax.set_title(s.name)
-    ax.legend(loc="upper left", fontsize=8)
     ax2.plot(x, scores, lw=0.6, color="tab:purple")
     ax2.axhline(threshold, color="red", ls="--", lw=0.8)
     ax2.set_ylabel("score")
@@ -260,6 +252,18 @@ def _plot_nab(s: NabSeries, scores: np.ndarray, threshold: float, hold_rows: int
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def _series_panel(ax: Any, s: NabSeries, det: np.ndarray, value: str, hit: str) -> None:
+    """One NAB file's values, probation, labelled windows and detections on ``ax``."""
+    ax.plot(np.arange(len(s.values)), s.values, lw=0.6, color="tab:blue", label=value)
+    ax.axvspan(0, s.labels.probation, color="0.85", label="probation (not scored)")
+    for k, (lo, hi) in enumerate(s.labels.windows):
+        ax.axvspan(lo, hi, color="tab:orange", alpha=0.3,
+                   label="labelled window" if k == 0 else None)
+    hits = np.flatnonzero(det)
+    ax.scatter(hits, s.values[hits], color="red", zorder=3, s=30, marker="v", label=hit)
+    ax.legend(loc="upper left", fontsize=8)
 
 
 NAB_PLOTS = (
@@ -318,19 +322,10 @@ def _plot_openings(s: NabSeries, det: np.ndarray, path: Path) -> None:
 
     det = det.copy()
     det[: s.labels.probation] = False
-    x = np.arange(len(s.values))
     fig, ax = plt.subplots(figsize=(12, 3.6))
-    ax.plot(x, s.values, lw=0.6, color="tab:blue", label="value (as power_kw)")
-    ax.axvspan(0, s.labels.probation, color="0.85", label="probation (not scored)")
-    for k, (lo, hi) in enumerate(s.labels.windows):
-        ax.axvspan(lo, hi, color="tab:orange", alpha=0.3,
-                   label="labelled window" if k == 0 else None)
-    hits = np.flatnonzero(det)
-    ax.scatter(hits, s.values[hits], color="red", zorder=3, s=40, marker="v",
-               label=f"episode opened ({hits.size})")
+    _series_panel(ax, s, det, "value (as power_kw)", f"episode opened ({int(det.sum())})")
     ax.set_title(f"{s.name}: MachineScorer, power-only meter")
     ax.set_xlabel("row")
-    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -174,7 +174,10 @@ def power_only_run(config: ScoringConfig, seed: int) -> dict[str, Any]:
 
 
 def _kinds(r: dict[str, Any]) -> str:
-    return " | ".join(f"{v['found']}/{v['labels']}, {v['f1']:.3f}" for v in r["per_kind"].values())
+    """found/labels and F1 of each kind, in `KINDS` order (the table's columns)."""
+    per = r["per_kind"]
+    return " | ".join(f"{per[k]['found']}/{per[k]['labels']}, {per[k]['f1']:.3f}" if k in per
+                      else "-" for k in KINDS)
 
 
 def write_report(out: Path, config: ScoringConfig, runs: Sequence[Run], windows: list[_Window],
