@@ -287,10 +287,14 @@ COOL_BALANCES_C = (16.0, 20.0, 24.0)
 #: enough that a fraction of a percent of the data past a kink moves the slope to its hinge
 #: (at 10^-3 it took 5 % and a mild Sunday was flagged as a drift).
 _RIDGE = np.array([1e-7, 1e-7, *([1e-5] * (len(HEAT_BALANCES_C) - 1)), 1e-7,
-                   1e-7, *([1e-5] * (len(COOL_BALANCES_C) - 1))])
+                   1e-7, *([1e-5] * (len(COOL_BALANCES_C) - 1)), 1e-7])
 #: What each regressor stands for, for explanations ("base 3.1 kW + production 7.0 kW").
+#: The last regressor is 1 while a machine that reports production reports none: its
+#: standby load is its own level, not the intercept of its load line (fitted on shifts only,
+#: that intercept put a conveyor's idle at 1.0 kW instead of 1.5, and ten idle readings
+#: could not move it against hours of production: every idle reading was "off shift").
 TERMS = ("base", "production", *("heating",) * len(HEAT_BALANCES_C),
-         *("cooling",) * len(COOL_BALANCES_C))
+         *("cooling",) * len(COOL_BALANCES_C), "base")
 
 
 #: Readings of a machine idle (or producing) that are learned, not judged, before that state
@@ -341,8 +345,8 @@ class ExpectedPower:
     --------
     >>> m = ExpectedPower()
     >>> for i in range(300):
-    ...     u = 100.0 * (i % 2)                  # alternating idle / producing
-    ...     m.learn_one({"throughput_units_per_hour": u}, 5.0 + 0.2 * u + (i % 3) * 0.1,
+    ...     u = 50.0 * (i % 3)                   # idle, half and full production
+    ...     m.learn_one({"throughput_units_per_hour": u}, 5.0 + 0.2 * u + (i // 3 % 2) * 0.2,
     ...                 t=30.0 * i)
     >>> round(m.predict({"throughput_units_per_hour": 100.0}), 1)
     25.1
@@ -365,12 +369,15 @@ class ExpectedPower:
     @staticmethod
     def features(x: Features) -> list[float]:
         """The regressors of a reading's drivers."""
-        u = x.get("throughput_units_per_hour") or 0.0
+        reported = x.get("throughput_units_per_hour")
+        u = reported or 0.0
+        idle = 1.0 if reported is not None and u <= 0.0 else 0.0
         t = x.get("outdoor_temp_c")
         if t is None:
-            return [1.0, u, *(0.0 for _ in HEAT_BALANCES_C), *(0.0 for _ in COOL_BALANCES_C)]
+            return [1.0, u, *(0.0 for _ in HEAT_BALANCES_C), *(0.0 for _ in COOL_BALANCES_C),
+                    idle]
         return [1.0, u, *(max(0.0, b - t) for b in HEAT_BALANCES_C),
-                *(max(0.0, t - b) for b in COOL_BALANCES_C)]
+                *(max(0.0, t - b) for b in COOL_BALANCES_C), idle]
 
     _s: _Fit | None = None  # built on first use
 
@@ -408,8 +415,10 @@ class ExpectedPower:
             return s.n == 0  # (a state written before the range was kept: no range test)
         if self.new_state(x):
             return True  # idle, or producing, for the first minutes ever: still learning it
-        for v, lo, hi in zip(self.features(x), s.lo, s.hi, strict=True):
+        for i, (v, lo, hi) in enumerate(zip(self.features(x), s.lo, s.hi, strict=True)):
             margin = 0.05 * (hi - lo) + 1e-9
+            if i == 1:  # throughput: a tenth more than the most yet is the same state
+                margin = max(margin, 0.1 * hi)
             if v < lo - margin or v > hi + margin:
                 return True
         return False
@@ -534,7 +543,7 @@ class ExpectedPower:
         >>> m.learn_one({"throughput_units_per_hour": 10.0}, 7.0, t=0.0)
         >>> s = m.state()
         >>> len(s.a), s.n, s.t
-        (64, 1, 0.0)
+        (81, 1, 0.0)
         >>> clone = ExpectedPower()
         >>> clone.load(s)
         >>> clone.predict({"throughput_units_per_hour": 10.0}) == m.predict(
@@ -551,14 +560,23 @@ class ExpectedPower:
     def load(self, state: ExpectedPowerState) -> None:
         """Take the state `state` gave (`StateMismatch` when its sizes are not this model's)."""
         d = len(TERMS)
-        if not (len(state.a) == len(state.inv) == d * d and len(state.b) == len(state.theta) == d):
+        k = len(state.b)  # a state written before the idle term has one term less
+        if not (len(state.a) == len(state.inv) == k * k and len(state.theta) == k
+                and k in (d, d - 1)):
             msg = f"an expected-power state of another size (this model has {d} terms)"
             raise StateMismatch(msg)
+        a, inv = np.zeros((d, d)), np.eye(d) * 1e6
+        a[:k, :k] = np.array(state.a).reshape(k, k)
+        inv[:k, :k] = np.array(state.inv).reshape(k, k)
+        b, theta = np.zeros(d), np.zeros(d)
+        b[:k], theta[:k] = state.b, state.theta
+        lo, hi = list(state.lo), list(state.hi)
+        if lo and k < d:  # the idle term of the old readings is not known: no range for it
+            lo, hi = [*lo, 0.0], [*hi, 1.0]
         self._s = _Fit(
-            A=np.array(state.a).reshape(d, d), b=np.array(state.b), theta=np.array(state.theta),
-            inv=np.array(state.inv).reshape(d, d), n=state.n, mad=state.mad, t=state.t,
+            A=a, b=b, theta=theta, inv=inv, n=state.n, mad=state.mad, t=state.t,
             t_solved=state.t_solved, since=state.since, refused=state.refused,
-            lo=list(state.lo), hi=list(state.hi), idle_seen=state.idle_seen,
+            lo=lo, hi=hi, idle_seen=state.idle_seen,
             busy_seen=state.busy_seen)
 
 

@@ -127,7 +127,9 @@ class TimeOfWeekProfile:
         # The bin with more earlier visits (a median of more is harder to fool); the
         # hour of the week on a tie, and once it has as many as the kind of day.
         past = week if len(week) >= len(kind) else kind
-        past = past or overall
+        # The overall bin only from two earlier days on: a first "day" that is the two hours
+        # before midnight (the night level) judged the next morning's shift a spike.
+        past = past or (overall if len(overall) >= 2 else [])
         if not past:
             return []
         level = _median([m for m, _ in past])
@@ -169,6 +171,8 @@ class TimeOfWeekProfile:
         """
         best: tuple[float, float] | None = None
         levels = []
+        if not self.levels(t):
+            return None  # a neighbour hour only widens the reading's own: it cannot judge it
         for tt in (t, t - self.edge_s, t + self.edge_s):
             for level, spread in self.levels(tt):
                 levels.append(level)

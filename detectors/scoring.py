@@ -252,6 +252,10 @@ class MachineScorer:
                                             config.drift_fast_s)
         self.stuck = StuckMeter(config.stuck_run)
         self.runs = RunTracker(_RUN_GAP, timedelta(seconds=config.follow_after_s))
+        #: Readings far off where the model barely knows the drivers are not learned; for
+        #: ``follow_after_s`` on end the model is what is wrong (its first shift learned
+        #: during a fault), and it learns them: no lockout.
+        self.bent = RunTracker(_RUN_GAP, timedelta(seconds=config.follow_after_s))
         #: The machine's maintenance window (set by the caller): readings in it are neither
         #: judged nor learned; metrics and hourly energy go on.
         self.maintenance: MaintenanceWindow | None = None
@@ -303,7 +307,8 @@ class MachineScorer:
             order=self.order.state(), sustained=self.sustained.state(),
             stuck=self.stuck.state(), run=self.runs.state(), episodes=self.episodes.state(),
             metrics=self.metrics.state(),
-            power_only=None if self._power_only is None else self._power_only.state())
+            power_only=None if self._power_only is None else self._power_only.state(),
+            bent=self.bent.state())
 
     @classmethod
     def from_state(cls, state: ScorerState, config: ScoringConfig,
@@ -330,6 +335,8 @@ class MachineScorer:
         s.metrics.load(state.metrics)
         if state.power_only is not None:
             s.power_only.load(state.power_only)
+        if state.bent is not None:
+            s.bent.load(state.bent)
         return s
 
     # -- baseline ------------------------------------------------------------------------
@@ -375,8 +382,10 @@ class MachineScorer:
         follow = flagged and self.runs.add(ts, (r.power_kw - expected) * dt / 3600.0)
         w = 1.0 if v.below_idle and not stuck else learning_weight(
             follow=follow, flagged=flagged, leaning=self.sustained.leaning, alone=point or stuck)
-        if (v.bends and not v.below_idle) or self.stuck.repeating:
-            w = 0.0  # (a stuck meter's repeats are not measurements)
+        if v.bends and not v.below_idle and not self._bent_too_long(ts):
+            w = 0.0
+        if self.stuck.repeating:
+            w = 0.0  # a stuck meter's repeats are not measurements
         if drivers:  # ... then learn
             self._learn(x, follow, w)
         else:
@@ -386,6 +395,16 @@ class MachineScorer:
         kind = classify(stuck=stuck, point=point, drifting=self.sustained.leans_with(z), z=z,
                         producing=v.busy, run=self.runs.length(ts))
         return events + self._anomaly(r, score, z, expected, kind, drivers)
+
+    def _bent_too_long(self, ts: datetime) -> bool:
+        """Count a reading that would bend the model; True once such readings have gone on
+        for ``follow_after_s`` (the model forgets, once, and learns them from then on)."""
+        if not self.bent.add(ts, 0.0):
+            return False
+        if self.bent.follow_once():
+            self.expect.forget()
+            self.sustained.reset()
+        return True
 
     def _admit(self, r: Reading, t: float) -> float | None:
         """Sort ``r`` (at ``t`` s): the seconds it stands for, or None when it is not taken

@@ -308,6 +308,9 @@ class ScorerState(msgspec.Struct, kw_only=True):
     #: The detector of readings without drivers (None until the first such reading; a
     #: version-2 state written before it existed decodes with None).
     power_only: PowerOnlyState | None = None
+    #: The run of readings far off where the model barely knew the drivers (None in a
+    #: state written before it was kept).
+    bent: RunState | None = None
 
 
 # -- older versions ----------------------------------------------------------------------

@@ -69,6 +69,14 @@ def test_a_shift_pattern_alone_is_not_an_anomaly() -> None:
     assert expected is not None and abs(expected - 5.0) < 0.5
 
 
+def test_a_meter_first_seen_late_at_night_does_not_flag_its_first_morning() -> None:
+    """Started at 22:00: its first "day" is two hours of night. The next morning's shift
+    is not judged by them (the overall level needs two earlier days)."""
+    s = MachineScorer(METER, ScoringConfig())
+    out = run(s, week_readings(2, start=MONDAY + timedelta(hours=22)))
+    assert not [e for e in out if isinstance(e, AnomalyDetected)]
+
+
 def test_lights_left_on_at_night_are_found_once_and_the_return_to_normal_is_not() -> None:
     """Week 3, Wednesday night 23:00-02:00: lights on. One episode, flagged inside the
     fault only; Thursday and Friday nights are normal again and raise nothing."""

@@ -295,3 +295,25 @@ def test_readings_in_a_maintenance_window_are_neither_judged_nor_learned() -> No
     assert s.expect.predict({"throughput_units_per_hour": 600.0}) == before
     # ... and after the window the same fault is flagged at once.
     assert anomalies(run(s, steady(2, start=660, seed=2, factor=lambda i: 3.0)))
+
+
+def test_a_first_shift_learned_during_a_fault_does_not_lock_the_model_out() -> None:
+    """The first production readings came during a drop, and the afternoon grew warmer than
+    any hour yet: readings far off where the model barely knows the drivers are not learned,
+    but not for ever; after ``follow_after_s`` the model learns them."""
+    s = MachineScorer(M, ScoringConfig(follow_after_s=1800))  # 60 readings
+    rnd = random.Random(4)
+
+    def at(i: int, p: float, u: float, temp: float) -> Reading:
+        p = rnd.gauss(p, 0.02 * p)
+        return Reading(machine_id=M, timestamp=T0 + timedelta(seconds=30 * i), power_kw=p,
+                       energy_kwh=p * 30 / 3600, throughput_units_per_hour=u,
+                       outdoor_temp_c=temp)
+
+    run(s, [at(i, 4.0, 0.0, 5.0) for i in range(400)])  # idle all night at 5 °C
+    run(s, [at(400 + i, 8.0, 600.0, 5.0) for i in range(10)])  # the first shift, in a drop
+    shift = [at(410 + i, 22.0, 600.0, 5.0 + 0.05 * i) for i in range(300)]  # 5 to 20 °C
+    run(s, shift)
+    last = shift[-1]
+    expected = s.expected_power(last)
+    assert expected is not None and abs(expected - 22.0) < 2.2

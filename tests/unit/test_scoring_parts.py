@@ -340,3 +340,34 @@ def test_hst_state_is_refused_for_other_parameters_or_other_trees() -> None:
     before.load(hst().state())  # no trees yet: a fresh detector
     assert before.score_one({"power_kw": 40.0}) == 0.0
     assert not math.isnan(round_trip(det, hst()).score_one({"power_kw": 40.0}))
+
+
+def test_an_idle_machine_has_its_own_level_not_its_load_lines_intercept() -> None:
+    # Hours of production (the load line's intercept is 3 kW), then a first idle spell at
+    # 1.5 kW: ten idle readings must be enough to know the standby load.
+    m = ExpectedPower()
+    for i in range(2000):
+        u = 1100.0 + 200.0 * ((i * 7) % 11) / 10
+        m.learn_one({"throughput_units_per_hour": u}, 3.0 + 0.008 * u, t=10.0 * i)
+    for i in range(10):
+        m.learn_one({"throughput_units_per_hour": 0.0}, 1.5, t=20_000.0 + 10.0 * i)
+    assert m.predict({"throughput_units_per_hour": 0.0}) == pytest.approx(1.5, abs=0.05)
+    assert m.predict({"throughput_units_per_hour": 1200.0}) == pytest.approx(12.6, abs=0.1)
+
+
+def test_a_state_written_before_the_idle_term_loads_and_predicts_as_before() -> None:
+    m = ExpectedPower()
+    for i in range(300):
+        m.learn_one({"throughput_units_per_hour": 100.0 + i % 7}, 5.0 + 0.2 * (100 + i % 7),
+                    t=30.0 * i)
+    s = m.state()
+    d = len(s.b)
+    old = msgspec.structs.replace(  # the same model without its last (idle) term
+        s, a=[v for k, v in enumerate(s.a) if k % d < d - 1 and k // d < d - 1],
+        inv=[v for k, v in enumerate(s.inv) if k % d < d - 1 and k // d < d - 1],
+        b=s.b[:-1], theta=s.theta[:-1], lo=s.lo[:-1], hi=s.hi[:-1])
+    clone = ExpectedPower()
+    clone.load(old)
+    probe = {"throughput_units_per_hour": 103.0}
+    assert clone.predict(probe) == pytest.approx(m.predict(probe))
+    assert not clone.novel(probe)
