@@ -169,16 +169,17 @@ class TimeOfWeekProfile:
         early. A reading that close to the edge is judged by the nearer of the two hours,
         and one between their levels (a ramp) is explained (z 0).
         """
+        own = self.levels(t)
+        if not own:
+            return None  # a neighbour hour only widens the reading's own: it cannot judge it
         best: tuple[float, float] | None = None
         levels = []
-        if not self.levels(t):
-            return None  # a neighbour hour only widens the reading's own: it cannot judge it
-        for tt in (t, t - self.edge_s, t + self.edge_s):
-            for level, spread in self.levels(tt):
-                levels.append(level)
-                z = (y - level) / (1.2533 * max(spread, self.floor))
-                if best is None or abs(z) < abs(best[1]):
-                    best = (level, z)
+        neighbours = (*self.levels(t - self.edge_s), *self.levels(t + self.edge_s))
+        for level, spread in (*own, *neighbours):
+            levels.append(level)
+            z = (y - level) / (1.2533 * max(spread, self.floor))
+            if best is None or abs(z) < abs(best[1]):
+                best = (level, z)
         if best is not None and min(levels) <= y <= max(levels):
             return best[0], 0.0  # between two levels: on its way from one to the other
         return best
