@@ -286,44 +286,15 @@ COOL_BALANCES_C = (16.0, 20.0, 24.0)
 #: when the temperature crosses an inner balance point, as a degree-day model would. Small
 #: enough that a fraction of a percent of the data past a kink moves the slope to its hinge
 #: (at 10^-3 it took 5 % and a mild Sunday was flagged as a drift).
-_WEATHER_RIDGE = [*([1e-5] * (len(HEAT_BALANCES_C) - 1)), 1e-7,
-                  1e-7, *([1e-5] * (len(COOL_BALANCES_C) - 1))]
-_RIDGE = np.array([1e-7, 1e-7, *_WEATHER_RIDGE, 1e-7, *_WEATHER_RIDGE])
+_RIDGE = np.array([1e-7, 1e-7, *([1e-5] * (len(HEAT_BALANCES_C) - 1)), 1e-7,
+                   1e-7, *([1e-5] * (len(COOL_BALANCES_C) - 1)), 1e-7])
 #: What each regressor stands for, for explanations ("base 3.1 kW + production 7.0 kW").
 #: The last regressor is 1 while a machine that reports production reports none: its
 #: standby load is its own level, not the intercept of its load line (fitted on shifts only,
 #: that intercept put a conveyor's idle at 1.0 kW instead of 1.5, and ten idle readings
 #: could not move it against hours of production: every idle reading was "off shift").
-#: The weather hinges come twice: for the machine producing (or reporting no production at
-#: all), and for it idle, as LBNL's time-of-week-and-temperature model (TOWT) fits occupied
-#: and unoccupied hours apart. Shared, a slope learned on shifts spoke for the nights: a
-#: pump's first day, whose drift fault came while the weather cooled, learned a heating
-#: slope that no idle reading had, and the next mild night its flat standby load was 6 σ
-#: "off shift" (`tests/unit/test_scoring_parts.py`).
-_WEATHER_TERMS = (*("heating",) * len(HEAT_BALANCES_C), *("cooling",) * len(COOL_BALANCES_C))
-TERMS = ("base", "production", *_WEATHER_TERMS, "base", *_WEATHER_TERMS)
-_IDLE = 2 + len(_WEATHER_TERMS)  # the index of the idle term; its weather hinges follow
-_IDLE_WEATHER = np.array([0.0] * (_IDLE + 1) + [1.0] * len(_WEATHER_TERMS))
-#: The idle slopes' prior at zero, in °C²: worth as much as the
-#: idle readings spread over one degree (standard deviation). Idle hours learn far fewer
-#: readings than shifts, often over a fraction of a degree: without it ten idle readings
-#: over a tenth of a degree (sensor noise), three of them normal and seven an off-shift
-#: fault, set a slope of 15 kW/°C; a night over several degrees still moves it most of the
-#: way (a boiler's heating at night).
-IDLE_WEATHER_PRIOR = 1.0
-#: A prior at zero on a change of slope at an inner hinge, in °C², per reading past the
-#: kink: the spread of a sensor's noise (0.1 °C). With idle hours apart, a shift's first
-#: readings a few tenths of a degree below 8 °C (the nights that knew it are idle now) set
-#: a slope that expected 300 kW of a 30 kW motor, and a drift and a drop went unjudged
-#: (`tests/integration/test_replay.py`). Counted per reading past the kink, not per
-#: reading: a real kink (a boiler's balance point) is learned as soon as a degree of data
-#: lies past it (at one degree per producing reading, past the kink or not, the clean eight
-#: days of simulator seed 12 flagged 1,668 readings).
-KINK_PRIOR = 0.01
-_KINKS = np.array([1.0 if r > 1e-6 and j < _IDLE else 0.0 for j, r in enumerate(_RIDGE)])
-#: How many terms a state of an earlier layout has: before the idle term, and before the
-#: weather hinges per state.
-_EARLIER_LAYOUTS = (2 + len(_WEATHER_TERMS), 3 + len(_WEATHER_TERMS))
+TERMS = ("base", "production", *("heating",) * len(HEAT_BALANCES_C),
+         *("cooling",) * len(COOL_BALANCES_C), "base")
 
 
 #: Readings of a machine idle (or producing) that are learned, not judged, before that state
@@ -339,8 +310,7 @@ class ExpectedPower:
     ``power ≈ θ · [1, throughput, max(0, b - T) for b in 8/12/16 °C, max(0, T - b) for b in
     16/20/24 °C]``: base load, load per unit of throughput, and heating and cooling hinges
     at a few balance points (a piecewise-linear degree-day curve; the machine's own balance
-    point need not be known); a machine reported idle has its own level and its own hinges
-    (`TERMS`, `IDLE_WEATHER_PRIOR`). The weighted sums ``A = Σ w φφᵀ``, ``b = Σ w φ y`` decay with
+    point need not be known). The weighted sums ``A = Σ w φφᵀ``, ``b = Σ w φ y`` decay with
     a half-life in *event time* (default two days), and ``θ`` is re-solved at most once a
     minute of event time.
 
@@ -403,10 +373,11 @@ class ExpectedPower:
         u = reported or 0.0
         idle = 1.0 if reported is not None and u <= 0.0 else 0.0
         t = x.get("outdoor_temp_c")
-        weather = [0.0] * len(_WEATHER_TERMS) if t is None else [
-            *(max(0.0, b - t) for b in HEAT_BALANCES_C), *(max(0.0, t - b) for b in COOL_BALANCES_C)]
-        off = [0.0] * len(weather)
-        return [1.0, u, *(off if idle else weather), idle, *(weather if idle else off)]
+        if t is None:
+            return [1.0, u, *(0.0 for _ in HEAT_BALANCES_C), *(0.0 for _ in COOL_BALANCES_C),
+                    idle]
+        return [1.0, u, *(max(0.0, b - t) for b in HEAT_BALANCES_C),
+                *(max(0.0, t - b) for b in COOL_BALANCES_C), idle]
 
     _s: _Fit | None = None  # built on first use
 
@@ -445,8 +416,6 @@ class ExpectedPower:
         if self.new_state(x):
             return True  # idle, or producing, for the first minutes ever: still learning it
         for i, (v, lo, hi) in enumerate(zip(self.features(x), s.lo, s.hi, strict=True)):
-            if i > _IDLE:
-                break  # the idle slopes: held near 0 by their prior, tame past their range
             margin = 0.05 * (hi - lo) + 1e-9
             if i == 1:  # throughput: a tenth more than the most yet is the same state
                 margin = max(margin, 0.1 * hi)
@@ -548,12 +517,8 @@ class ExpectedPower:
         # and counting it as data would call a temperature past a kink well known.
         a, diag = s.A, np.diag(s.A)
         try:
-            # readings past a kink, counted as (Σh)² / Σh²: those past it by much the same
-            past = np.square(a[0]) / np.maximum(diag, 1e-12) * _KINKS
-            prior = IDLE_WEATHER_PRIOR * a[_IDLE, _IDLE] * _IDLE_WEATHER + KINK_PRIOR * past
-            theta = np.linalg.solve(a + np.diag(_RIDGE * diag + prior + 1e-9), s.b)
-            # the idle slopes' prior is knowledge, not a split decider: it counts here
-            inv = np.linalg.inv(a + np.diag(1e-7 * diag + prior + 1e-9))
+            theta = np.linalg.solve(a + np.diag(_RIDGE * diag + 1e-9), s.b)
+            inv = np.linalg.inv(a + np.diag(1e-7 * diag + 1e-9))
         except np.linalg.LinAlgError:
             pass  # keep the last good solve
         else:
@@ -578,7 +543,7 @@ class ExpectedPower:
         >>> m.learn_one({"throughput_units_per_hour": 10.0}, 7.0, t=0.0)
         >>> s = m.state()
         >>> len(s.a), s.n, s.t
-        (225, 1, 0.0)
+        (81, 1, 0.0)
         >>> clone = ExpectedPower()
         >>> clone.load(s)
         >>> clone.predict({"throughput_units_per_hour": 10.0}) == m.predict(
@@ -595,9 +560,9 @@ class ExpectedPower:
     def load(self, state: ExpectedPowerState) -> None:
         """Take the state `state` gave (`StateMismatch` when its sizes are not this model's)."""
         d = len(TERMS)
-        k = len(state.b)  # a state of an earlier layout has fewer terms (padded)
+        k = len(state.b)  # a state written before the idle term has one term less
         if not (len(state.a) == len(state.inv) == k * k and len(state.theta) == k
-                and k in (d, *_EARLIER_LAYOUTS)):
+                and k in (d, d - 1)):
             msg = f"an expected-power state of another size (this model has {d} terms)"
             raise StateMismatch(msg)
         a, inv = np.zeros((d, d)), np.eye(d) * 1e6
@@ -605,13 +570,9 @@ class ExpectedPower:
         inv[:k, :k] = np.array(state.inv).reshape(k, k)
         b, theta = np.zeros(d), np.zeros(d)
         b[:k], theta[:k] = state.b, state.theta
-        if k < d:  # its weather slopes were shared: idle, they predict as before until the
-            theta[_IDLE + 1:] = theta[2:_IDLE]  # next solve learns the idle ones apart
         lo, hi = list(state.lo), list(state.hi)
-        if lo and len(lo) == _EARLIER_LAYOUTS[0]:  # the idle term of those readings is not
-            lo, hi = [*lo, 0.0], [*hi, 1.0]        # known: no range for it
-        if lo and len(lo) < d:  # no idle departure yet: 0 (the novelty test skips it)
-            lo, hi = [*lo, *[0.0] * (d - len(lo))], [*hi, *[0.0] * (d - len(hi))]
+        if lo and k < d:  # the idle term of the old readings is not known: no range for it
+            lo, hi = [*lo, 0.0], [*hi, 1.0]
         self._s = _Fit(
             A=a, b=b, theta=theta, inv=inv, n=state.n, mad=state.mad, t=state.t,
             t_solved=state.t_solved, since=state.since, refused=state.refused,

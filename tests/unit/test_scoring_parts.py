@@ -355,70 +355,19 @@ def test_an_idle_machine_has_its_own_level_not_its_load_lines_intercept() -> Non
     assert m.predict({"throughput_units_per_hour": 1200.0}) == pytest.approx(12.6, abs=0.1)
 
 
-def test_idle_hours_have_their_own_weather_slope() -> None:
-    # A pump with no weather term: a fault ramps up through a shift while the weather cools
-    # (a "heating slope" in the shift's data), then two flat idle hours from 10 to 7 °C.
-    # Shared with the shift, that slope put the next idle readings 5 σ off (TOWT fits
-    # occupied and unoccupied hours apart).
+def test_a_state_written_before_the_idle_term_loads_and_predicts_as_before() -> None:
     m = ExpectedPower()
-    t = 0.0
-    for i in range(1200):
-        temp = 14.0 - 4.0 * i / 1200
-        m.learn_one({"throughput_units_per_hour": 100.0, "outdoor_temp_c": temp},
-                    20.0 + 2.0 * (14.0 - temp) + 0.05 * (i % 3), t=t)
-        t += 30.0
-    for i in range(240):
-        m.learn_one({"throughput_units_per_hour": 0.0, "outdoor_temp_c": 10.0 - 3.0 * i / 240},
-                    5.0 + 0.05 * (i % 3), t=t)
-        t += 30.0
-    for temp in (7.0, 8.0, 8.6, 9.5):
-        x = {"throughput_units_per_hour": 0.0, "outdoor_temp_c": temp}
-        assert abs(m.z(x, 5.05)) < 1.0, temp
-    busy = {"throughput_units_per_hour": 100.0, "outdoor_temp_c": 10.0}
-    assert m.predict(busy) == pytest.approx(28.0, abs=0.2)  # the shift keeps its own
-
-
-def test_ten_idle_readings_over_a_tenth_of_a_degree_set_no_slope() -> None:
-    # The first idle readings of a motor: three normal, then an off-shift fault, over a
-    # tenth of a degree. Without the prior the idle line ran from 0 to 30 kW within 2 °C.
-    m = ExpectedPower()
-    t = 0.0
-    for i in range(1200):
-        m.learn_one({"throughput_units_per_hour": 600.0, "outdoor_temp_c": 10.0 - 3.0 * i / 1200},
-                    24.0 + 0.05 * (i % 3), t=t)
-        t += 30.0
-    for i, temp in enumerate((7.55, 7.45, 7.6, 7.52, 7.62, 7.48, 7.57, 7.5, 7.6, 7.54)):
-        m.learn_one({"throughput_units_per_hour": 0.0, "outdoor_temp_c": temp},
-                    3.5 if i < 3 else 25.0, t=t)
-        t += 30.0
-    idle = [m.predict({"throughput_units_per_hour": 0.0, "outdoor_temp_c": temp})
-            for temp in (6.5, 7.0, 7.5, 8.0, 8.5)]
-    assert max(idle) - min(idle) < 2.0, idle
-
-
-@pytest.mark.parametrize("k", [8, 9])
-def test_a_state_of_an_earlier_layout_loads_and_predicts_as_before(k: int) -> None:
-    # 8 terms: before the idle term; 9: before the idle hours had their own weather slopes.
-    m = ExpectedPower()
-    for i in range(600):
-        u = 0.0 if i % 4 == 0 else 100.0 + i % 7
-        temp = 5.0 + i % 9
-        m.learn_one({"throughput_units_per_hour": u, "outdoor_temp_c": temp},
-                    5.0 + 0.2 * u + 0.3 * max(0.0, 16.0 - temp), t=30.0 * i)
+    for i in range(300):
+        m.learn_one({"throughput_units_per_hour": 100.0 + i % 7}, 5.0 + 0.2 * (100 + i % 7),
+                    t=30.0 * i)
     s = m.state()
     d = len(s.b)
-
-    def first(v: list[float]) -> list[float]:
-        return [x for j, x in enumerate(v) if j % d < k and j // d < k]
-
-    old = msgspec.structs.replace(s, a=first(s.a), inv=first(s.inv), b=s.b[:k],
-                                  theta=s.theta[:k], lo=s.lo[:k], hi=s.hi[:k])
+    old = msgspec.structs.replace(  # the same model without its last (idle) term
+        s, a=[v for k, v in enumerate(s.a) if k % d < d - 1 and k // d < d - 1],
+        inv=[v for k, v in enumerate(s.inv) if k % d < d - 1 and k // d < d - 1],
+        b=s.b[:-1], theta=s.theta[:-1], lo=s.lo[:-1], hi=s.hi[:-1])
     clone = ExpectedPower()
     clone.load(old)
-    for u in (103.0, 0.0):
-        probe = {"throughput_units_per_hour": u, "outdoor_temp_c": 9.0}
-        phi = ExpectedPower.features(probe)  # the old layout's regressors: weather shared
-        shared = [*phi[:2], *(a + b for a, b in zip(phi[2:8], phi[9:], strict=True)), phi[8]]
-        expected = sum(w * f for w, f in zip(s.theta[:k], shared[:k], strict=False))
-        assert clone.predict(probe) == pytest.approx(max(0.0, expected))
-        assert not clone.novel(probe)
+    probe = {"throughput_units_per_hour": 103.0}
+    assert clone.predict(probe) == pytest.approx(m.predict(probe))
+    assert not clone.novel(probe)
